@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import postgres from 'postgres';
+import { defaultSecurityConfig, type Clock, type SecurityConfig } from '@tapevision/api';
+import { createApp, createLogger, loadConfig, type App } from '../../src/index.ts';
+
+/** A clock tests can move forward, to cross grace windows and session timeouts without waiting. */
+export class TestClock implements Clock {
+  private offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() + this.offsetMs);
+  }
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
+export interface TestServer {
+  app: App;
+  url: string;
+  trpcUrl: string;
+  wsUrl: string;
+  clock: TestClock;
+  logs: string[];
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface TestServerOptions {
+  security?: Partial<SecurityConfig>;
+  webDist?: string;
+  trustProxy?: boolean;
+  /** Share one database between several servers (the multi-process tests). */
+  databaseUrl?: string;
+}
+
+/**
+ * A real server on an ephemeral port: PGlite in memory by default, or a fresh database on the
+ * Postgres named by TEST_DATABASE_URL, dropped again on close.
+ */
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const fresh = opts.databaseUrl ? null : process.env.TEST_DATABASE_URL ? await createFreshDatabase(process.env.TEST_DATABASE_URL) : null;
+  const databaseUrl = opts.databaseUrl ?? fresh?.url;
+  const logs: string[] = [];
+  const logger = createLogger({
+    level: 'debug',
+    destination: new Writable({
+      write(chunk, _enc, cb) {
+        logs.push(String(chunk));
+        cb();
+      },
+    }),
+  });
+  const base = loadConfig({});
+  const config = {
+    ...base,
+    port: 0,
+    host: '127.0.0.1',
+    databaseUrl,
+    trustProxy: opts.trustProxy ?? false,
+    webDist: opts.webDist ?? base.webDist,
+    security: { ...defaultSecurityConfig, ...opts.security },
+  };
+  const clock = new TestClock();
+  const app = await createApp({ config, jwtSecret: randomBytes(32), logger, clock, inMemoryDatabase: !databaseUrl });
+  const port = await app.listen();
+  const close = async () => {
+    await app.close();
+    await fresh?.drop();
+  };
+  return {
+    app,
+    url: `http://127.0.0.1:${port}`,
+    trpcUrl: `http://127.0.0.1:${port}/trpc`,
+    wsUrl: `ws://127.0.0.1:${port}/trpc`,
+    clock,
+    logs,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+export async function createFreshDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `tv_test_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const conn = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      try {
+        await conn.unsafe(`drop database if exists ${name} with (force)`);
+      } finally {
+        await conn.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,51 @@
+// Names that carry credentials in any casing or separator style: password, newPassword,
+// refresh_token, X-Api-Key, Authorization, Set-Cookie, clientSecret, otp...
+const SECRET_KEY = /pass(word|wd|phrase)?|pwd|secret|token|api[-_]?key|private[-_]?key|authori[sz]ation|cookie|credential|otp|signature|^key$/i;
+// Identifiers of secrets are not secrets: sessionId, apiKeyId, tokenId.
+const IDENTIFIER_KEY = /(^|[-_])id$|[a-z]Id$|Ids?$/;
+// Values that are credentials whatever their key: JWTs, our API keys, bearer headers, argon2 hashes.
+const SECRET_VALUE = /^(eyJ[\w-]+\.[\w-]+\.[\w-]*|tvk_[\w-]+|Bearer\s+\S+|\$argon2(id|i|d)\$\S+)$/i;
+
+export const REDACTED = '[REDACTED]';
+const MAX_DEPTH = 8;
+const MAX_STRING = 2_000;
+const MAX_ENTRIES = 200;
+
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key) && !IDENTIFIER_KEY.test(key);
+}
+
+/**
+ * Deep copy with every secret-looking field or value replaced: the one filter between callers
+ * and the audit table or the logs, whatever shape the caller passes.
+ */
+export function redactSecrets<T>(value: T): T {
+  return walk(value, 0, new WeakSet()) as T;
+}
+
+function walk(value: unknown, depth: number, seen: WeakSet<object>): unknown {
+  if (typeof value === 'string') {
+    if (SECRET_VALUE.test(value.trim())) return REDACTED;
+    return value.length > MAX_STRING ? `${value.slice(0, MAX_STRING)}…` : value;
+  }
+  if (value === null || typeof value !== 'object') {
+    return typeof value === 'bigint' ? value.toString() : value;
+  }
+  if (value instanceof Date) return value.toISOString();
+  if (seen.has(value)) return '[Circular]';
+  if (depth >= MAX_DEPTH) return '[Truncated]';
+  seen.add(value);
+  if (Array.isArray(value)) {
+    return value.slice(0, MAX_ENTRIES).map((item) => walk(item, depth + 1, seen));
+  }
+  if (value instanceof Error) {
+    return { name: value.name, message: walk(value.message, depth + 1, seen) };
+  }
+  const out: Record<string, unknown> = {};
+  let count = 0;
+  for (const [key, inner] of Object.entries(value)) {
+    if (count++ >= MAX_ENTRIES) break;
+    out[key] = isSecretKey(key) ? REDACTED : walk(inner, depth + 1, seen);
+  }
+  return out;
+}

@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseCookies } from 'cookie';
+import type { WebSocket } from 'ws';
+import type { RequestOrigin } from './audit/recorder.ts';
+import type { ApiDeps } from './deps.ts';
+import type { AccessClaims } from './services/tokens.ts';
+
+/** The transport-free part of a request: what tests hand to createCaller. */
+export interface Context {
+  deps: ApiDeps;
+  transport: 'http' | 'ws' | 'internal';
+  origin: RequestOrigin;
+  /** True when the client reached us over TLS, so cookies get `Secure`. */
+  secure: boolean;
+  cookies: Record<string, string>;
+  /** A bearer token from the Authorization header (HTTP). */
+  accessToken: string | null;
+  /** The token a WebSocket presented in connectionParams, verified once when it connected. */
+  wsClaims: AccessClaims | null;
+  /** Adds a Set-Cookie header to the HTTP response; a no-op where there is none. */
+  setCookie(serialized: string): void;
+}
+
+export function createInnerContext(deps: ApiDeps, parts: Partial<Omit<Context, 'deps'>> = {}): Context {
+  return {
+    deps,
+    transport: 'internal',
+    origin: { ip: null, userAgent: null, requestId: randomUUID() },
+    secure: false,
+    cookies: {},
+    accessToken: null,
+    wsClaims: null,
+    setCookie: () => {},
+    ...parts,
+  };
+}
+
+export interface ContextFactoryOptions {
+  /** Believe X-Forwarded-For / X-Forwarded-Proto: only behind a proxy that sets them. */
+  trustProxy: boolean;
+  /** Called for each WebSocket whose token checked out, so revocation can find and close it. */
+  onWebSocketAuthenticated?: (socket: WebSocket, claims: AccessClaims) => void;
+}
+
+export interface TransportContextInput {
+  req: IncomingMessage;
+  res: ServerResponse | WebSocket;
+  info: { connectionParams: Record<string, string | undefined> | null };
+}
+
+const REQUEST_ID = /^[\w.-]{1,64}$/;
+
+/** The one context factory for both transports. */
+export function createContextFactory(deps: ApiDeps, opts: ContextFactoryOptions) {
+  return async function createContext({ req, res, info }: TransportContextInput): Promise<Context> {
+    const headerId = req.headers['x-request-id'];
+    const origin: RequestOrigin = {
+      ip: clientIp(req, opts.trustProxy),
+      userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : null,
+      requestId: typeof headerId === 'string' && REQUEST_ID.test(headerId) ? headerId : randomUUID(),
+    };
+    const secure = isSecure(req, opts.trustProxy);
+    const cookies = req.headers.cookie ? safeParseCookies(req.headers.cookie) : {};
+
+    if ('setHeader' in res) {
+      return {
+        deps,
+        transport: 'http',
+        origin,
+        secure,
+        cookies,
+        accessToken: bearerToken(req.headers.authorization),
+        wsClaims: null,
+        setCookie: (serialized) => res.appendHeader('set-cookie', serialized),
+      };
+    }
+
+    const presented = info.connectionParams?.accessToken;
+    const claims = typeof presented === 'string' ? await deps.tokens.verifyAccessToken(presented, deps.clock.now()) : null;
+    if (claims) opts.onWebSocketAuthenticated?.(res, claims);
+    return { deps, transport: 'ws', origin, secure, cookies, accessToken: null, wsClaims: claims, setCookie: () => {} };
+  };
+}
+
+function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+function safeParseCookies(header: string): Record<string, string> {
+  try {
+    const parsed = parseCookies(header);
+    return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  } catch {
+    return {};
+  }
+}
+
+export function clientIp(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  const raw = req.socket.remoteAddress ?? 'unknown';
+  return raw.startsWith('::ffff:') ? raw.slice(7) : raw;
+}
+
+function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {
+  if ((req.socket as { encrypted?: boolean }).encrypted) return true;
+  return trustProxy && req.headers['x-forwarded-proto'] === 'https';
+}

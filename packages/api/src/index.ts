@@ -1,0 +1,16 @@
+export { appRouter, type AppRouter } from './root.ts';
+export { createCallerFactory } from './trpc.ts';
+export type { Meta, Access } from './trpc/core.ts';
+export { createContextFactory, createInnerContext, clientIp, type Context, type ContextFactoryOptions } from './context.ts';
+export { defaultSecurityConfig, type SecurityConfig } from './config.ts';
+export { systemClock, type ApiDeps, type Clock } from './deps.ts';
+export { createAuditRecorder, type AuditRecorder, type AuditEvent } from './audit/recorder.ts';
+export { redactSecrets, isSecretKey, REDACTED } from './audit/redact.ts';
+export { AUDIT_SEVERITY, type AuditAction, type Severity } from './audit/actions.ts';
+export { createPasswordHasher, type PasswordHasher } from './services/passwords.ts';
+export { createTokenService, type TokenService, type AccessClaims } from './services/tokens.ts';
+export { bootstrapAdmin, createUser } from './services/users.ts';
+export { SESSION_EVENTS_CHANNEL, isSessionEvent, type SessionEvent } from './services/session-events.ts';
+export { PERMISSIONS, ROLES, permissionsFor, type Permission, type Role } from './permissions.ts';
+export { REFRESH_COOKIE, REFRESH_COOKIE_PATH } from './services/refresh-cookie.ts';
+export type { ErrorShapeData } from './trpc/error-format.ts';

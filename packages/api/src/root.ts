@@ -1,0 +1,12 @@
+import { authRouter } from './routers/auth.ts';
+import { sessionsRouter } from './routers/sessions.ts';
+import { usersRouter } from './routers/users.ts';
+import { router } from './trpc.ts';
+
+export const appRouter = router({
+  auth: authRouter,
+  sessions: sessionsRouter,
+  users: usersRouter,
+});
+
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,102 @@
+import { changePasswordInput, loginInput, refreshInput } from '../schemas/auth.ts';
+import { appError } from '../errors.ts';
+import { issueAccessToken, login } from '../services/login.ts';
+import { permissionsFor } from '../permissions.ts';
+import { toPublicUser } from '../services/principal.ts';
+import { clearedRefreshCookie, REFRESH_COOKIE, refreshCookie } from '../services/refresh-cookie.ts';
+import { revokeSession, rotateRefreshToken } from '../services/sessions.ts';
+import { changeOwnPassword } from '../services/users.ts';
+import { findLiveSession } from '../services/sessions.ts';
+import { permissionProcedure, publicProcedure, router } from '../trpc.ts';
+
+const self = { allowPendingPasswordChange: true };
+
+export const authRouter = router({
+  login: publicProcedure.input(loginInput).mutation(async ({ ctx, input }) => {
+    const issued = await login(ctx.deps, { email: input.email, password: input.password, origin: ctx.origin });
+    const live = await findLiveSession(ctx.deps, issued.sessionId);
+    const base = { accessToken: issued.accessToken, accessTokenExpiresAt: issued.accessTokenExpiresAt, user: issued.user };
+    if (input.refreshTokenDelivery === 'body') return { ...base, refreshToken: issued.refreshToken };
+    ctx.setCookie(
+      refreshCookie(issued.refreshToken, {
+        secure: ctx.secure,
+        expiresAt: live?.session.absoluteExpiresAt ?? new Date(ctx.deps.clock.now().getTime() + ctx.deps.config.sessionAbsoluteMs),
+        now: ctx.deps.clock.now(),
+      }),
+    );
+    return base;
+  }),
+
+  refresh: publicProcedure.input(refreshInput).mutation(async ({ ctx, input }) => {
+    const fromBody = input?.refreshToken;
+    const presented = fromBody ?? ctx.cookies[REFRESH_COOKIE];
+    if (!presented) throw appError('UNAUTHORIZED', 'Sign in to continue', { reason: 'NO_REFRESH_TOKEN' });
+    const result = await rotateRefreshToken(ctx.deps, presented);
+    if (result.kind !== 'rotated') {
+      if (!fromBody) ctx.setCookie(clearedRefreshCookie({ secure: ctx.secure }));
+      const reused = result.kind === 'reuse';
+      await ctx.deps.audit.record({
+        action: reused ? 'auth.refresh_reuse' : 'auth.refresh_failed',
+        outcome: reused ? 'denied' : 'failure',
+        actor: result.userId ? { type: 'user', id: result.userId } : { type: 'anonymous' },
+        origin: ctx.origin,
+        resource: result.sessionId ? { type: 'session', id: result.sessionId } : undefined,
+        details: reused ? { action: 'session_revoked' } : { reason: result.reason },
+      });
+      throw appError('UNAUTHORIZED', 'Your session has ended. Sign in again.', {
+        reason: reused ? 'REFRESH_TOKEN_REUSED' : 'SESSION_ENDED',
+      });
+    }
+    const { user, session } = result.live;
+    const access = await issueAccessToken(ctx.deps, user, session.id);
+    await ctx.deps.audit.record({
+      action: 'auth.refresh',
+      outcome: 'success',
+      actor: { type: 'user', id: user.id },
+      origin: ctx.origin,
+      resource: { type: 'session', id: session.id },
+    });
+    const base = { ...access, user: toPublicUser(user) };
+    if (fromBody) return { ...base, refreshToken: result.refreshToken };
+    ctx.setCookie(refreshCookie(result.refreshToken, { secure: ctx.secure, expiresAt: session.absoluteExpiresAt, now: ctx.deps.clock.now() }));
+    return base;
+  }),
+
+  logout: permissionProcedure('account.self', self).mutation(async ({ ctx }) => {
+    const { principal } = ctx;
+    await revokeSession(ctx.deps, { userId: principal.userId, sessionId: principal.sessionId, reason: 'logout' });
+    ctx.setCookie(clearedRefreshCookie({ secure: ctx.secure }));
+    await ctx.deps.audit.record({
+      action: 'auth.logout',
+      outcome: 'success',
+      actor: { type: 'user', id: principal.userId },
+      origin: ctx.origin,
+      resource: { type: 'session', id: principal.sessionId },
+    });
+    return { ok: true as const };
+  }),
+
+  me: permissionProcedure('account.self', self).query(async ({ ctx }) => {
+    const live = await findLiveSession(ctx.deps, ctx.principal.sessionId);
+    if (!live) throw appError('UNAUTHORIZED', 'Sign in to continue', { reason: 'UNAUTHENTICATED' });
+    return {
+      user: toPublicUser(live.user),
+      role: live.user.role,
+      permissions: permissionsFor(live.user.role),
+      sessionId: live.session.id,
+    };
+  }),
+
+  changePassword: permissionProcedure('account.self', self)
+    .input(changePasswordInput)
+    .mutation(async ({ ctx, input }) => {
+      const { revokedSessions } = await changeOwnPassword(ctx.deps, {
+        userId: ctx.principal.userId,
+        sessionId: ctx.principal.sessionId,
+        currentPassword: input.currentPassword,
+        newPassword: input.newPassword,
+        origin: ctx.origin,
+      });
+      return { ok: true as const, revokedSessions };
+    }),
+});

@@ -1,0 +1,5 @@
+// Browser-safe: the SPA validates forms with exactly these schemas.
+export * from './auth.ts';
+export * from './password.ts';
+export * from './users.ts';
+export { PERMISSIONS, ROLES, permissionsFor, roleHasPermission, type Permission, type Role } from '../permissions.ts';

@@ -1,0 +1,85 @@
+import { eq, sql } from 'drizzle-orm';
+import { loginIpThrottles, users } from '@tapevision/db';
+import type { ApiDeps } from '../deps.ts';
+
+type Deps = Pick<ApiDeps, 'db' | 'clock' | 'config'>;
+
+/** When the IP may try again, or null if it is not throttled. */
+export async function ipBlockedUntil(deps: Deps, ip: string): Promise<Date | null> {
+  const [row] = await deps.db.select().from(loginIpThrottles).where(eq(loginIpThrottles.ip, ip));
+  const now = deps.clock.now();
+  return row?.blockedUntil && row.blockedUntil > now ? row.blockedUntil : null;
+}
+
+/**
+ * Counts one failed login from `ip` under a row lock, so parallel failures are each counted and
+ * the block starts exactly once. Returns true for the failure that started the block.
+ */
+export async function recordIpFailure(deps: Deps, ip: string): Promise<boolean> {
+  const now = deps.clock.now();
+  const { maxFailures, windowMs, blockMs } = deps.config.ipThrottle;
+  return deps.db.transaction(async (tx) => {
+    await tx
+      .insert(loginIpThrottles)
+      .values({ ip, failedCount: 0, windowStart: now })
+      .onConflictDoNothing({ target: loginIpThrottles.ip });
+    const [row] = await tx.select().from(loginIpThrottles).where(eq(loginIpThrottles.ip, ip)).for('update');
+    if (!row) return false;
+    if (row.blockedUntil && row.blockedUntil > now) return false;
+    const windowOpen = now.getTime() - row.windowStart.getTime() < windowMs;
+    const count = windowOpen ? row.failedCount + 1 : 1;
+    const blocks = count >= maxFailures;
+    await tx
+      .update(loginIpThrottles)
+      .set({
+        failedCount: blocks ? 0 : count,
+        windowStart: windowOpen ? row.windowStart : now,
+        blockedUntil: blocks ? new Date(now.getTime() + blockMs) : null,
+      })
+      .where(eq(loginIpThrottles.ip, ip));
+    return blocks;
+  });
+}
+
+/**
+ * Counts one wrong password against the account. Returns true for the failure that locked it;
+ * failures while it is already locked are not counted, so a flood locks it exactly once.
+ */
+export async function recordAccountFailure(deps: Deps, userId: string): Promise<boolean> {
+  const now = deps.clock.now();
+  const { maxFailures, windowMs, lockMs } = deps.config.accountLockout;
+  return deps.db.transaction(async (tx) => {
+    const [row] = await tx
+      .select({
+        failedLoginCount: users.failedLoginCount,
+        failedLoginWindowStart: users.failedLoginWindowStart,
+        lockedUntil: users.lockedUntil,
+      })
+      .from(users)
+      .where(eq(users.id, userId))
+      .for('update');
+    if (!row) return false;
+    if (row.lockedUntil && row.lockedUntil > now) return false;
+    const start = row.failedLoginWindowStart;
+    const windowOpen = start !== null && now.getTime() - start.getTime() < windowMs;
+    const count = windowOpen ? row.failedLoginCount + 1 : 1;
+    const locks = count >= maxFailures;
+    await tx
+      .update(users)
+      .set({
+        failedLoginCount: locks ? 0 : count,
+        failedLoginWindowStart: locks ? null : windowOpen ? start : now,
+        lockedUntil: locks ? new Date(now.getTime() + lockMs) : null,
+        updatedAt: sql`${users.updatedAt}`,
+      })
+      .where(eq(users.id, userId));
+    return locks;
+  });
+}
+
+export async function clearAccountFailures(deps: Pick<ApiDeps, 'db'>, userId: string, now: Date): Promise<void> {
+  await deps.db
+    .update(users)
+    .set({ failedLoginCount: 0, failedLoginWindowStart: null, lockedUntil: null, lastLoginAt: now })
+    .where(eq(users.id, userId));
+}

@@ -1,0 +1,145 @@
+import { eq, sql } from 'drizzle-orm';
+import { users, type User } from '@tapevision/db';
+import type { RequestOrigin } from '../audit/recorder.ts';
+import type { ApiDeps } from '../deps.ts';
+import { appError, INVALID_CREDENTIALS } from '../errors.ts';
+import { clearAccountFailures, ipBlockedUntil, recordAccountFailure, recordIpFailure } from './login-throttle.ts';
+import { toPublicUser, type PublicUser } from './principal.ts';
+import { createSession } from './sessions.ts';
+
+export interface IssuedSession {
+  accessToken: string;
+  accessTokenExpiresAt: string;
+  refreshToken: string;
+  sessionId: string;
+  user: PublicUser;
+}
+
+type FailureReason = 'unknown_email' | 'bad_password' | 'locked' | 'disabled';
+
+export async function findUserByEmail(deps: Pick<ApiDeps, 'db'>, email: string): Promise<User | null> {
+  const [user] = await deps.db
+    .select()
+    .from(users)
+    .where(eq(sql`lower(${users.email})`, email.trim().toLowerCase()))
+    .limit(1);
+  return user ?? null;
+}
+
+export async function issueAccessToken(deps: Pick<ApiDeps, 'tokens' | 'clock'>, user: User, sessionId: string) {
+  const { token, expiresAt } = await deps.tokens.signAccessToken({
+    userId: user.id,
+    sessionId,
+    role: user.role,
+    now: deps.clock.now(),
+  });
+  return { accessToken: token, accessTokenExpiresAt: expiresAt.toISOString() };
+}
+
+/**
+ * Password sign-in. Every failure answers the same message after the same argon2 work, whether
+ * the account is unknown, locked, disabled or the password wrong; only the audit log knows which.
+ */
+export async function login(
+  deps: ApiDeps,
+  input: { email: string; password: string; origin: RequestOrigin },
+): Promise<IssuedSession> {
+  const { origin } = input;
+  const ip = origin.ip ?? 'unknown';
+  const email = input.email.trim().toLowerCase();
+
+  const blockedUntil = await ipBlockedUntil(deps, ip);
+  if (blockedUntil) {
+    await deps.audit.record({
+      action: 'auth.login_failed',
+      outcome: 'denied',
+      actor: { type: 'anonymous' },
+      origin,
+      details: { email, reason: 'ip_throttled' },
+    });
+    const retryAfterMs = Math.max(0, blockedUntil.getTime() - deps.clock.now().getTime());
+    throw appError('TOO_MANY_REQUESTS', 'Too many failed sign-ins from this address. Try again later.', {
+      reason: 'IP_THROTTLED',
+      retryAfterMs,
+    });
+  }
+
+  const user = await findUserByEmail(deps, email);
+  if (!user) {
+    await deps.passwords.verifyDummy(input.password);
+    return fail(deps, { ip, origin, email, reason: 'unknown_email' });
+  }
+  const passwordOk = await deps.passwords.verify(user.passwordHash, input.password);
+  const now = deps.clock.now();
+  if (user.status !== 'active') return fail(deps, { ip, origin, email, user, reason: 'disabled' });
+  if (user.lockedUntil && user.lockedUntil > now) return fail(deps, { ip, origin, email, user, reason: 'locked' });
+  if (!passwordOk) return fail(deps, { ip, origin, email, user, reason: 'bad_password' });
+
+  await clearAccountFailures(deps, user.id, now);
+  const { session, refreshToken, evicted } = await createSession(deps, {
+    userId: user.id,
+    ip: origin.ip,
+    userAgent: origin.userAgent,
+  });
+  const access = await issueAccessToken(deps, user, session.id);
+  await deps.audit.record({
+    action: 'auth.login',
+    outcome: 'success',
+    actor: { type: 'user', id: user.id },
+    origin,
+    resource: { type: 'session', id: session.id },
+    details: { email, evictedSessions: evicted },
+  });
+  for (const id of evicted) {
+    await deps.audit.record({
+      action: 'session.evicted',
+      outcome: 'success',
+      actor: { type: 'system' },
+      origin,
+      resource: { type: 'session', id },
+      details: { userId: user.id, reason: 'session_limit' },
+    });
+  }
+  return {
+    ...access,
+    refreshToken,
+    sessionId: session.id,
+    user: toPublicUser({ ...user, lastLoginAt: now, failedLoginCount: 0, lockedUntil: null }),
+  };
+}
+
+async function fail(
+  deps: ApiDeps,
+  f: { ip: string; origin: RequestOrigin; email: string; user?: User; reason: FailureReason },
+): Promise<never> {
+  const locked = f.reason === 'bad_password' && f.user ? await recordAccountFailure(deps, f.user.id) : false;
+  const ipBlocked = await recordIpFailure(deps, f.ip);
+  await deps.audit.record({
+    action: 'auth.login_failed',
+    outcome: 'failure',
+    actor: f.user ? { type: 'user', id: f.user.id } : { type: 'anonymous' },
+    origin: f.origin,
+    details: { email: f.email, reason: f.reason },
+  });
+  if (locked && f.user) {
+    await deps.audit.record({
+      action: 'auth.account_locked',
+      outcome: 'success',
+      actor: { type: 'system' },
+      origin: f.origin,
+      resource: { type: 'user', id: f.user.id },
+      details: { email: f.email, lockMinutes: deps.config.accountLockout.lockMs / 60_000 },
+    });
+  }
+  if (ipBlocked) {
+    await deps.audit.record({
+      action: 'auth.ip_throttled',
+      outcome: 'success',
+      actor: { type: 'system' },
+      origin: f.origin,
+      resource: { type: 'ip', id: f.ip },
+      details: { blockMinutes: deps.config.ipThrottle.blockMs / 60_000 },
+    });
+  }
+  throw appError('UNAUTHORIZED', INVALID_CREDENTIALS, { reason: 'INVALID_CREDENTIALS' });
+}

@@ -1,0 +1,204 @@
+import { and, asc, desc, eq, gt, inArray, isNull, ne } from 'drizzle-orm';
+import { refreshTokens, sessions, users, type Queryable, type Session, type User } from '@tapevision/db';
+import type { ApiDeps } from '../deps.ts';
+import { publishSessionEvents, type SessionEvent } from './session-events.ts';
+
+type SessionDeps = Pick<ApiDeps, 'db' | 'bus' | 'clock' | 'config' | 'tokens'>;
+
+export type RevokeReason =
+  | 'logout'
+  | 'revoked_by_user'
+  | 'revoked_by_admin'
+  | 'signed_out_elsewhere'
+  | 'password_changed'
+  | 'password_reset'
+  | 'role_changed'
+  | 'disabled'
+  | 'evicted'
+  | 'refresh_token_reuse';
+
+export interface LiveSession {
+  session: Session;
+  user: User;
+}
+
+// last_seen is refreshed at most this often: one write per user per half minute, not per call.
+const TOUCH_INTERVAL_MS = 30_000;
+
+function liveConditions(now: Date) {
+  return and(isNull(sessions.revokedAt), gt(sessions.idleExpiresAt, now), gt(sessions.absoluteExpiresAt, now));
+}
+
+function revokedEvent(s: { id: string; userId: string }, reason: RevokeReason, now: Date): SessionEvent {
+  return { type: 'revoked', userId: s.userId, sessionId: s.id, reason, at: now.toISOString() };
+}
+
+/**
+ * Opens a session with its first refresh token. Holding the user's row lock while counting keeps
+ * the per-user cap exact when logins race; the least recently used sessions make room.
+ */
+export async function createSession(
+  deps: SessionDeps,
+  input: { userId: string; ip: string | null; userAgent: string | null },
+): Promise<{ session: Session; refreshToken: string; evicted: string[] }> {
+  const now = deps.clock.now();
+  const refreshToken = deps.tokens.newRefreshToken();
+  const { config } = deps;
+  const result = await deps.db.transaction(async (tx) => {
+    await tx.select({ id: users.id }).from(users).where(eq(users.id, input.userId)).for('update');
+    const live = await tx
+      .select({ id: sessions.id, userId: sessions.userId })
+      .from(sessions)
+      .where(and(eq(sessions.userId, input.userId), liveConditions(now)))
+      .orderBy(asc(sessions.lastSeenAt), asc(sessions.createdAt));
+    const evict = live.slice(0, Math.max(0, live.length - config.maxSessionsPerUser + 1));
+    if (evict.length > 0) {
+      await tx
+        .update(sessions)
+        .set({ revokedAt: now, revokedReason: 'evicted' })
+        .where(inArray(sessions.id, evict.map((s) => s.id)));
+    }
+    const [session] = await tx
+      .insert(sessions)
+      .values({
+        userId: input.userId,
+        createdAt: now,
+        lastSeenAt: now,
+        idleExpiresAt: new Date(now.getTime() + config.sessionIdleMs),
+        absoluteExpiresAt: new Date(now.getTime() + config.sessionAbsoluteMs),
+        ip: input.ip,
+        userAgent: input.userAgent?.slice(0, 512) ?? null,
+      })
+      .returning();
+    if (!session) throw new Error('session insert returned nothing');
+    await tx.insert(refreshTokens).values({
+      sessionId: session.id,
+      tokenHash: deps.tokens.hashRefreshToken(refreshToken),
+      expiresAt: session.absoluteExpiresAt,
+      createdAt: now,
+    });
+    return { session, evicted: evict };
+  });
+  await publishSessionEvents(deps.bus, [
+    ...result.evicted.map((s) => revokedEvent(s, 'evicted', now)),
+    { type: 'created', userId: input.userId, sessionId: result.session.id, reason: null, at: now.toISOString() },
+  ]);
+  return { session: result.session, refreshToken, evicted: result.evicted.map((s) => s.id) };
+}
+
+/** The session and its user when the session may still act: not revoked, not expired, user active. */
+export async function findLiveSession(deps: Pick<ApiDeps, 'db' | 'clock'>, sessionId: string): Promise<LiveSession | null> {
+  const now = deps.clock.now();
+  const [row] = await deps.db
+    .select({ session: sessions, user: users })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.id, sessionId), liveConditions(now), eq(users.status, 'active')))
+    .limit(1);
+  return row ?? null;
+}
+
+export async function touchSession(deps: Pick<ApiDeps, 'db' | 'clock' | 'config'>, session: Session): Promise<void> {
+  const now = deps.clock.now();
+  if (now.getTime() - session.lastSeenAt.getTime() < TOUCH_INTERVAL_MS) return;
+  await deps.db
+    .update(sessions)
+    .set({ lastSeenAt: now, idleExpiresAt: new Date(now.getTime() + deps.config.sessionIdleMs) })
+    .where(and(eq(sessions.id, session.id), isNull(sessions.revokedAt)));
+}
+
+export async function listLiveSessions(deps: Pick<ApiDeps, 'db' | 'clock'>, userId: string): Promise<Session[]> {
+  return deps.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), liveConditions(deps.clock.now())))
+    .orderBy(desc(sessions.lastSeenAt));
+}
+
+/** Revokes one session of `userId`; false when there is no such live session of that user. */
+export async function revokeSession(
+  deps: SessionDeps,
+  input: { userId: string; sessionId: string; reason: RevokeReason },
+): Promise<boolean> {
+  const now = deps.clock.now();
+  const revoked = await markRevoked(deps.db, and(eq(sessions.id, input.sessionId), eq(sessions.userId, input.userId)), input.reason, now);
+  await publishSessionEvents(deps.bus, revoked.map((s) => revokedEvent(s, input.reason, now)));
+  return revoked.length > 0;
+}
+
+export async function revokeUserSessions(
+  deps: SessionDeps,
+  input: { userId: string; reason: RevokeReason; exceptSessionId?: string; tx?: Queryable },
+): Promise<string[]> {
+  const now = deps.clock.now();
+  const filter = input.exceptSessionId
+    ? and(eq(sessions.userId, input.userId), ne(sessions.id, input.exceptSessionId))
+    : eq(sessions.userId, input.userId);
+  const revoked = await markRevoked(input.tx ?? deps.db, filter, input.reason, now);
+  await publishSessionEvents(deps.bus, revoked.map((s) => revokedEvent(s, input.reason, now)));
+  return revoked.map((s) => s.id);
+}
+
+async function markRevoked(db: Queryable, filter: ReturnType<typeof and>, reason: RevokeReason, now: Date) {
+  return db
+    .update(sessions)
+    .set({ revokedAt: now, revokedReason: reason })
+    .where(and(filter, isNull(sessions.revokedAt)))
+    .returning({ id: sessions.id, userId: sessions.userId });
+}
+
+export type RotationResult =
+  | { kind: 'rotated'; refreshToken: string; live: LiveSession }
+  | { kind: 'reuse'; sessionId: string; userId: string }
+  | { kind: 'invalid'; reason: 'unknown' | 'expired' | 'session_ended'; sessionId?: string; userId?: string };
+
+/**
+ * Rotates a refresh token. The row lock makes concurrent presentations of one token queue up: the
+ * first mints the successor, the rest (inside the grace window) get that same successor back.
+ * A presentation after the window is a stolen token being replayed: the whole session dies.
+ */
+export async function rotateRefreshToken(deps: SessionDeps, presented: string): Promise<RotationResult> {
+  const now = deps.clock.now();
+  const hash = deps.tokens.hashRefreshToken(presented);
+  const successor = deps.tokens.successorOf(presented);
+  const outcome = await deps.db.transaction(async (tx): Promise<RotationResult> => {
+    const [token] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hash)).for('update');
+    if (!token) return { kind: 'invalid', reason: 'unknown' };
+    const [live] = await tx
+      .select({ session: sessions, user: users })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(and(eq(sessions.id, token.sessionId), liveConditions(now), eq(users.status, 'active')));
+    if (!live) return { kind: 'invalid', reason: 'session_ended', sessionId: token.sessionId };
+    if (token.expiresAt <= now) return { kind: 'invalid', reason: 'expired', sessionId: token.sessionId, userId: live.user.id };
+
+    if (token.usedAt === null) {
+      const [next] = await tx
+        .insert(refreshTokens)
+        .values({
+          sessionId: token.sessionId,
+          tokenHash: deps.tokens.hashRefreshToken(successor),
+          parentId: token.id,
+          expiresAt: live.session.absoluteExpiresAt,
+          createdAt: now,
+        })
+        .returning({ id: refreshTokens.id });
+      await tx.update(refreshTokens).set({ usedAt: now, replacedById: next?.id ?? null }).where(eq(refreshTokens.id, token.id));
+      const idleExpiresAt = new Date(now.getTime() + deps.config.sessionIdleMs);
+      await tx.update(sessions).set({ lastSeenAt: now, idleExpiresAt }).where(eq(sessions.id, token.sessionId));
+      return { kind: 'rotated', refreshToken: successor, live: { ...live, session: { ...live.session, lastSeenAt: now, idleExpiresAt } } };
+    }
+    if (now.getTime() - token.usedAt.getTime() <= deps.config.refreshGraceMs) {
+      return { kind: 'rotated', refreshToken: successor, live };
+    }
+    await tx
+      .update(sessions)
+      .set({ revokedAt: now, revokedReason: 'refresh_token_reuse' })
+      .where(and(eq(sessions.id, token.sessionId), isNull(sessions.revokedAt)));
+    return { kind: 'reuse', sessionId: token.sessionId, userId: live.user.id };
+  });
+  if (outcome.kind === 'reuse') {
+    await publishSessionEvents(deps.bus, [revokedEvent({ id: outcome.sessionId, userId: outcome.userId }, 'refresh_token_reuse', now)]);
+  }
+  return outcome;
+}

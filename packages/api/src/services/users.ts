@@ -1,0 +1,275 @@
+import { and, asc, count, eq, gt, ilike, sql } from 'drizzle-orm';
+import { users, type User } from '@tapevision/db';
+import type { RequestOrigin } from '../audit/recorder.ts';
+import type { ApiDeps } from '../deps.ts';
+import { appError } from '../errors.ts';
+import type { Role } from '../permissions.ts';
+import { assessPassword } from '../schemas/password.ts';
+import { findUserByEmail } from './login.ts';
+import { generateOneTimePassword } from './passwords.ts';
+import { toPublicUser, type PublicUser } from './principal.ts';
+import { listLiveSessions, revokeUserSessions } from './sessions.ts';
+
+type Actor = { userId: string; origin: RequestOrigin };
+
+function passwordPolicyError(password: string, email: string) {
+  const verdict = assessPassword(password, email);
+  if (verdict.ok) return null;
+  return appError('BAD_REQUEST', verdict.message ?? 'Password rejected', {
+    reason: 'WEAK_PASSWORD',
+    problem: verdict.problem,
+    feedback: { warning: verdict.warning, suggestions: verdict.suggestions },
+  });
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  for (let e: unknown = err; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: unknown }).code === '23505') return true;
+  }
+  return false;
+}
+
+export async function createUser(
+  deps: ApiDeps,
+  input: { email: string; role: Role; password?: string | undefined; mustChangePassword?: boolean | undefined },
+  actor: Actor | null,
+): Promise<{ user: PublicUser; oneTimePassword: string | null }> {
+  const email = input.email.trim().toLowerCase();
+  if (input.password !== undefined) {
+    const policy = passwordPolicyError(input.password, email);
+    if (policy) throw policy;
+  }
+  const oneTimePassword = input.password === undefined ? generateOneTimePassword() : null;
+  const password = input.password ?? (oneTimePassword as string);
+  // A generated password is always one-time; an admin-set one is too unless the admin says not.
+  const mustChangePassword = oneTimePassword !== null ? true : (input.mustChangePassword ?? true);
+  const passwordHash = await deps.passwords.hash(password);
+  let user: User | undefined;
+  try {
+    [user] = await deps.db.insert(users).values({ email, passwordHash, role: input.role, mustChangePassword }).returning();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw appError('CONFLICT', 'A user with this email already exists', { reason: 'EMAIL_TAKEN' });
+    throw err;
+  }
+  if (!user) throw new Error('user insert returned nothing');
+  if (actor) {
+    await deps.audit.record({
+      action: 'user.created',
+      outcome: 'success',
+      actor: { type: 'user', id: actor.userId },
+      origin: actor.origin,
+      resource: { type: 'user', id: user.id },
+      details: { email, role: input.role, mustChangePassword, generatedPassword: oneTimePassword !== null },
+    });
+  }
+  return { user: toPublicUser(user), oneTimePassword };
+}
+
+export async function listUsers(
+  deps: Pick<ApiDeps, 'db'>,
+  input: { search?: string | undefined; limit: number; cursor?: string | undefined },
+): Promise<{ items: PublicUser[]; nextCursor: string | null }> {
+  const filters = [
+    input.search ? ilike(users.email, `%${input.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`) : undefined,
+    input.cursor ? gt(users.email, input.cursor) : undefined,
+  ].filter((f) => f !== undefined);
+  const rows = await deps.db
+    .select()
+    .from(users)
+    .where(filters.length ? and(...filters) : undefined)
+    .orderBy(asc(users.email))
+    .limit(input.limit + 1);
+  const page = rows.slice(0, input.limit);
+  return {
+    items: page.map(toPublicUser),
+    nextCursor: rows.length > input.limit ? (page.at(-1)?.email ?? null) : null,
+  };
+}
+
+async function requireUser(deps: Pick<ApiDeps, 'db'>, id: string): Promise<User> {
+  const [user] = await deps.db.select().from(users).where(eq(users.id, id));
+  if (!user) throw appError('NOT_FOUND', 'No such user', { reason: 'USER_NOT_FOUND' });
+  return user;
+}
+
+/**
+ * Role and status changes. The active admins' rows are locked while the guard counts them, so
+ * two admins demoting each other at once cannot leave the platform without one.
+ */
+export async function updateUser(
+  deps: ApiDeps,
+  input: { id: string; role?: Role | undefined; status?: 'active' | 'disabled' | undefined },
+  actor: Actor,
+): Promise<PublicUser> {
+  const now = deps.clock.now();
+  const { before, after } = await deps.db.transaction(async (tx) => {
+    const activeAdmins = await tx
+      .select({ id: users.id })
+      .from(users)
+      .where(and(eq(users.role, 'admin'), eq(users.status, 'active')))
+      .for('update');
+    const [before] = await tx.select().from(users).where(eq(users.id, input.id)).for('update');
+    if (!before) throw appError('NOT_FOUND', 'No such user', { reason: 'USER_NOT_FOUND' });
+    const losesAdmin =
+      before.role === 'admin' &&
+      before.status === 'active' &&
+      ((input.role !== undefined && input.role !== 'admin') || input.status === 'disabled');
+    if (losesAdmin && activeAdmins.length <= 1) {
+      throw appError('PRECONDITION_FAILED', 'The last active admin cannot be demoted or disabled', { reason: 'LAST_ADMIN' });
+    }
+    const [after] = await tx
+      .update(users)
+      .set({ role: input.role ?? before.role, status: input.status ?? before.status, updatedAt: now })
+      .where(eq(users.id, input.id))
+      .returning();
+    return { before, after: after as User };
+  });
+
+  const roleChanged = after.role !== before.role;
+  const statusChanged = after.status !== before.status;
+  // A session's rights were granted for the old role: end them so nothing acts on stale rights.
+  if (roleChanged || (statusChanged && after.status === 'disabled')) {
+    await revokeUserSessions(deps, { userId: after.id, reason: after.status === 'disabled' ? 'disabled' : 'role_changed' });
+  }
+  const base = { actor: { type: 'user' as const, id: actor.userId }, origin: actor.origin, resource: { type: 'user', id: after.id } };
+  if (roleChanged) {
+    await deps.audit.record({ ...base, action: 'user.role_changed', outcome: 'success', details: { from: before.role, to: after.role } });
+  }
+  if (statusChanged) {
+    await deps.audit.record({
+      ...base,
+      action: after.status === 'disabled' ? 'user.disabled' : 'user.enabled',
+      outcome: 'success',
+      details: { email: after.email },
+    });
+  }
+  return toPublicUser(after);
+}
+
+export async function unlockUser(deps: ApiDeps, id: string, actor: Actor): Promise<PublicUser> {
+  await requireUser(deps, id);
+  const [after] = await deps.db
+    .update(users)
+    .set({ lockedUntil: null, failedLoginCount: 0, failedLoginWindowStart: null, updatedAt: deps.clock.now() })
+    .where(eq(users.id, id))
+    .returning();
+  await deps.audit.record({
+    action: 'user.unlocked',
+    outcome: 'success',
+    actor: { type: 'user', id: actor.userId },
+    origin: actor.origin,
+    resource: { type: 'user', id },
+  });
+  return toPublicUser(after as User);
+}
+
+export async function resetPassword(deps: ApiDeps, id: string, actor: Actor): Promise<{ oneTimePassword: string }> {
+  await requireUser(deps, id);
+  const oneTimePassword = generateOneTimePassword();
+  const now = deps.clock.now();
+  await deps.db
+    .update(users)
+    .set({ passwordHash: await deps.passwords.hash(oneTimePassword), mustChangePassword: true, passwordChangedAt: now, updatedAt: now })
+    .where(eq(users.id, id));
+  await revokeUserSessions(deps, { userId: id, reason: 'password_reset' });
+  await deps.audit.record({
+    action: 'user.password_reset',
+    outcome: 'success',
+    actor: { type: 'user', id: actor.userId },
+    origin: actor.origin,
+    resource: { type: 'user', id },
+  });
+  return { oneTimePassword };
+}
+
+export async function userSessions(deps: ApiDeps, id: string) {
+  await requireUser(deps, id);
+  return listLiveSessions(deps, id);
+}
+
+export async function revokeSessionsOf(deps: ApiDeps, id: string, actor: Actor): Promise<{ revoked: number }> {
+  await requireUser(deps, id);
+  const revoked = await revokeUserSessions(deps, { userId: id, reason: 'revoked_by_admin' });
+  await deps.audit.record({
+    action: 'user.sessions_revoked',
+    outcome: 'success',
+    actor: { type: 'user', id: actor.userId },
+    origin: actor.origin,
+    resource: { type: 'user', id },
+    details: { count: revoked.length },
+  });
+  return { revoked: revoked.length };
+}
+
+/** Changes one's own password and ends every other session, since one of them may be the reason. */
+export async function changeOwnPassword(
+  deps: ApiDeps,
+  input: { userId: string; sessionId: string; currentPassword: string; newPassword: string; origin: RequestOrigin },
+): Promise<{ revokedSessions: number }> {
+  const user = await requireUser(deps, input.userId);
+  const audit = { actor: { type: 'user' as const, id: user.id }, origin: input.origin, resource: { type: 'user', id: user.id } };
+  if (!(await deps.passwords.verify(user.passwordHash, input.currentPassword))) {
+    await deps.audit.record({ ...audit, action: 'auth.password_change_failed', outcome: 'failure', details: { reason: 'bad_current_password' } });
+    throw appError('BAD_REQUEST', 'The current password is not correct', { reason: 'INVALID_CURRENT_PASSWORD' });
+  }
+  if (input.currentPassword === input.newPassword) {
+    throw appError('BAD_REQUEST', 'Choose a password different from the current one', { reason: 'PASSWORD_UNCHANGED' });
+  }
+  const policy = passwordPolicyError(input.newPassword, user.email);
+  if (policy) throw policy;
+  const now = deps.clock.now();
+  await deps.db
+    .update(users)
+    .set({ passwordHash: await deps.passwords.hash(input.newPassword), mustChangePassword: false, passwordChangedAt: now, updatedAt: now })
+    .where(eq(users.id, user.id));
+  const revoked = await revokeUserSessions(deps, { userId: user.id, reason: 'password_changed', exceptSessionId: input.sessionId });
+  await deps.audit.record({ ...audit, action: 'auth.password_changed', outcome: 'success', details: { revokedSessions: revoked.length } });
+  return { revokedSessions: revoked.length };
+}
+
+export async function countUsers(deps: Pick<ApiDeps, 'db'>): Promise<number> {
+  const [row] = await deps.db.select({ n: count() }).from(users);
+  return Number(row?.n ?? 0);
+}
+
+// Two processes starting together on an empty database must create one admin, not two.
+const BOOTSTRAP_LOCK_KEY = 7_401_236_115;
+
+/**
+ * First run: with no user at all, creates the first admin from the given credentials, or with a
+ * one-time password that must be changed at first login. Returns null when users already exist.
+ */
+export async function bootstrapAdmin(
+  deps: ApiDeps,
+  input: { email: string; password?: string | undefined },
+): Promise<{ email: string; oneTimePassword: string | null } | null> {
+  const email = input.email.trim().toLowerCase();
+  if (input.password !== undefined) {
+    const policy = passwordPolicyError(input.password, email);
+    if (policy) throw new Error(`ADMIN_PASSWORD is not acceptable: ${policy.message}`);
+  }
+  const oneTimePassword = input.password === undefined ? generateOneTimePassword() : null;
+  const passwordHash = await deps.passwords.hash(input.password ?? (oneTimePassword as string));
+  const created = await deps.db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${BOOTSTRAP_LOCK_KEY})`);
+    const [row] = await tx.select({ n: count() }).from(users);
+    if (Number(row?.n ?? 0) > 0) return null;
+    const [user] = await tx
+      .insert(users)
+      .values({ email, passwordHash, role: 'admin', mustChangePassword: oneTimePassword !== null })
+      .returning();
+    return user ?? null;
+  });
+  if (!created) return null;
+  await deps.audit.record({
+    action: 'user.bootstrap_admin',
+    outcome: 'success',
+    actor: { type: 'system' },
+    origin: { ip: null, userAgent: null, requestId: null },
+    resource: { type: 'user', id: created.id },
+    details: { email, generatedPassword: oneTimePassword !== null },
+  });
+  return { email, oneTimePassword };
+}
+
+export { findUserByEmail };
