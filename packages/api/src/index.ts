@@ -10,6 +10,7 @@ export { AUDIT_SEVERITY, type AuditAction, type Severity } from './audit/actions
 export { createPasswordHasher, type PasswordHasher } from './services/passwords.ts';
 export { createTokenService, type TokenService, type AccessClaims } from './services/tokens.ts';
 export { bootstrapAdmin, createUser } from './services/users.ts';
+export type { PublicUser, Principal } from './services/principal.ts';
 export { SESSION_EVENTS_CHANNEL, isSessionEvent, type SessionEvent } from './services/session-events.ts';
 export { PERMISSIONS, ROLES, permissionsFor, type Permission, type Role } from './permissions.ts';
 export { REFRESH_COOKIE, REFRESH_COOKIE_PATH } from './services/refresh-cookie.ts';

@@ -1,4 +1,13 @@
-import { createTRPCClient, createWSClient, httpBatchLink, httpLink, TRPCClientError, wsLink } from '@trpc/client';
+import {
+  createTRPCClient,
+  createWSClient,
+  httpBatchLink,
+  httpLink,
+  TRPCClientError,
+  wsLink,
+  type TRPCClient,
+  type TRPCWebSocketClient,
+} from '@trpc/client';
 import type { AppRouter } from '@tapevision/api';
 import WebSocket from 'ws';
 import type { TestServer } from './server.ts';
@@ -37,7 +46,9 @@ export interface HttpClientOptions {
   batch?: boolean;
 }
 
-export function httpClient(server: Pick<TestServer, 'trpcUrl'>, opts: HttpClientOptions = {}) {
+export type ApiClient = TRPCClient<AppRouter>;
+
+export function httpClient(server: Pick<TestServer, 'trpcUrl'>, opts: HttpClientOptions = {}): ApiClient {
   const link = opts.batch === false ? httpLink : httpBatchLink;
   return createTRPCClient<AppRouter>({
     links: [
@@ -61,7 +72,14 @@ export function httpClient(server: Pick<TestServer, 'trpcUrl'>, opts: HttpClient
   });
 }
 
-export function wsClient(server: Pick<TestServer, 'wsUrl'>, opts: { token?: string | null } = {}) {
+export interface WsTestClient {
+  trpc: ApiClient;
+  client: TRPCWebSocketClient;
+  closes: { code: number; reason: string }[];
+  close(): Promise<void>;
+}
+
+export function wsClient(server: Pick<TestServer, 'wsUrl'>, opts: { token?: string | null } = {}): WsTestClient {
   const closes: { code: number; reason: string }[] = [];
   const client = createWSClient({
     url: server.wsUrl,

@@ -1,6 +1,6 @@
-import type { Role } from '@tapevision/api';
+import type { PublicUser, Role } from '@tapevision/api';
 import { createUser } from '@tapevision/api';
-import { httpClient, CookieJar } from './clients.ts';
+import { httpClient, CookieJar, type ApiClient } from './clients.ts';
 import type { TestServer } from './server.ts';
 
 let counter = 0;
@@ -27,7 +27,15 @@ export async function seedUser(server: TestServer, role: Role, email?: string): 
 }
 
 /** Signs a user in over HTTP and returns an authenticated client with its cookie jar. */
-export async function signIn(server: TestServer, user: { email: string; password: string }) {
+export interface SignedIn {
+  client: ApiClient;
+  jar: CookieJar;
+  login: { accessToken: string; accessTokenExpiresAt: string; user: PublicUser };
+  readonly token: string;
+  setToken(next: string): void;
+}
+
+export async function signIn(server: TestServer, user: { email: string; password: string }): Promise<SignedIn> {
   const jar = new CookieJar();
   const anon = httpClient(server, { jar });
   const result = await anon.auth.login.mutate({ email: user.email, password: user.password });
