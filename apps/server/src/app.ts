@@ -3,13 +3,18 @@ import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { applyWSSHandler } from '@trpc/server/adapters/ws';
+import { getWSConnectionHandler } from '@trpc/server/adapters/ws';
+import { Redis } from 'ioredis';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import {
   appRouter,
+  createDenialAuditor,
+  createLastUsedTracker,
+  createRateLimiter,
   createAuditRecorder,
+  liveSessionIds,
   createContextFactory,
   createPasswordHasher,
   createTokenService,
@@ -21,6 +26,7 @@ import { checkReadiness, migrationsFolder, openDatabase, type DatabaseHandle } f
 import type { ServerConfig } from './config.ts';
 import { createStaticHandler } from './static-files.ts';
 import { createSocketRegistry } from './socket-registry.ts';
+import { createWsGuard } from './ws-guard.ts';
 
 export interface AppOptions {
   config: ServerConfig;
@@ -29,10 +35,14 @@ export interface AppOptions {
   clock?: Clock;
   /** Tests: run PGlite in memory instead of under DATA_DIR. */
   inMemoryDatabase?: boolean;
+  /** Scales rate limits per client IP (0.5 halves them); the suspicious-IP hook. */
+  limitFactor?: (ip: string | null) => number | Promise<number>;
 }
 
 export interface App {
   server: http.Server;
+  /** Closes sockets whose sessions lapsed since the last sweep (runs every 30 s on its own). */
+  sweepSockets(): Promise<void>;
   deps: ApiDeps;
   database: DatabaseHandle;
   /** Starts listening; resolves with the bound port (config.port 0 picks a free one). */
@@ -52,6 +62,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     url: config.databaseUrl,
     dataDir: config.databaseUrl || opts.inMemoryDatabase ? undefined : path.join(config.dataDir, 'pglite'),
   });
+  const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : null;
+  const audit = createAuditRecorder(database.db, logger);
+  const apiKeyUsage = createLastUsedTracker({ db: database.db, logger });
   const deps: ApiDeps = {
     db: database.db,
     bus: database.bus,
@@ -64,15 +77,35 @@ export async function createApp(opts: AppOptions): Promise<App> {
       accessTokenTtlSeconds: config.security.accessTokenTtlSeconds,
     }),
     passwords: await createPasswordHasher(),
-    audit: createAuditRecorder(database.db, logger),
+    audit,
     logger,
+    rateLimits: {
+      limiter: createRateLimiter({ redis }),
+      policies: config.rateLimits,
+      denials: createDenialAuditor(audit),
+      limitFactor: opts.limitFactor ?? (() => 1),
+    },
+    apiKeyUsage,
   };
 
-  const sockets = createSocketRegistry({ bus: deps.bus, logger, closeDelayMs: config.security.wsRevokeCloseDelayMs });
+  const sockets = createSocketRegistry({
+    bus: deps.bus,
+    logger,
+    closeDelayMs: config.security.wsRevokeCloseDelayMs,
+    liveSessions: (ids) => liveSessionIds(deps, ids),
+  });
   await sockets.start();
+  const wsGuard = createWsGuard({
+    limits: config.wsLimits,
+    logger,
+    onViolation: (kind, principal) => logger.warn({ kind, principal }, 'WebSocket limit exceeded'),
+  });
   const createContext = createContextFactory(deps, {
     trustProxy: config.trustProxy,
-    onWebSocketAuthenticated: (socket, claims) => sockets.register(socket, claims),
+    onWebSocketAuthenticated: (socket, who) => {
+      wsGuard.authenticated(socket, who.principalKey);
+      if (who.sessionId) sockets.register(socket, who.sessionId);
+    },
   });
 
   const onError = ({ error, path: procedure }: { error: { code: string; cause?: unknown; message: string }; path?: string | undefined }) => {
@@ -103,18 +136,28 @@ export async function createApp(opts: AppOptions): Promise<App> {
         );
         return;
       }
-      if (pathname.startsWith('/trpc/')) return trpcHandler(req, res);
+      if (pathname.startsWith('/trpc/')) {
+        // tRPC's httpLink sends a mutation called without input (auth.refresh() from the browser)
+        // as a POST with no body, which its JSON handler cannot parse: read no body as `{}`.
+        const bodiless = req.method === 'POST' && req.headers['content-length'] === '0';
+        if (bodiless && req.headers['content-type']?.startsWith('application/json')) (req as { body?: unknown }).body = '{}';
+        return trpcHandler(req, res);
+      }
       serveStatic(req, res, pathname);
     });
   });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxWsMessageBytes });
-  const wsHandler = applyWSSHandler({
+  const onWsConnection = getWSConnectionHandler({
     wss,
     router: appRouter,
     createContext: ({ req, res, info }) => createContext({ req, res, info }),
     onError,
     keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
+  });
+  wss.on('connection', (socket, req) => {
+    wsGuard.attach(socket);
+    onWsConnection(socket, req);
   });
   server.on('upgrade', (req, socket, head) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -130,7 +173,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       // tRPC clients reconnect on this notice, to another instance behind the balancer.
-      wsHandler.broadcastReconnectNotification();
+      for (const client of wss.clients) client.send(JSON.stringify({ id: null, method: 'reconnect' }));
       sockets.stop();
       await new Promise((r) => setTimeout(r, 100));
       for (const client of wss.clients) client.close(1012, 'server restarting');
@@ -138,6 +181,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
       const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await stopped;
       clearTimeout(force);
+      await deps.rateLimits.denials.flush();
+      await apiKeyUsage.stop();
+      redis?.disconnect();
       await database.close();
     })();
     return closing;
@@ -145,6 +191,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
 
   return {
     server,
+    sweepSockets: sockets.sweep,
     deps,
     database,
     listen: () =>
@@ -158,4 +205,18 @@ export async function createApp(opts: AppOptions): Promise<App> {
 
 function json(res: http.ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+}
+
+// Commands fail fast while Redis is away (no offline queue), so the limiter falls back to its
+// in-memory insurance at once instead of waiting; errors are logged, not thrown.
+function connectRedis(url: string, logger: Logger): Redis {
+  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
+  let lastLog = 0;
+  redis.on('error', (err) => {
+    if (Date.now() - lastLog > 10_000) {
+      lastLog = Date.now();
+      logger.warn({ err }, 'Redis unavailable: rate limits fall back to in-memory insurance');
+    }
+  });
+  return redis;
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultSecurityConfig, type SecurityConfig } from '@tapevision/api';
+import { defaultRateLimitPolicies, defaultSecurityConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
+import { defaultWsLimits, type WsLimits } from './ws-guard.ts';
 
 export interface ServerConfig {
   port: number;
@@ -12,6 +13,10 @@ export interface ServerConfig {
   webDist: string;
   admin: { email: string; password: string | undefined };
   security: SecurityConfig;
+  /** Redis for rate limits shared by every process; in-memory limits without it. */
+  redisUrl: string | undefined;
+  rateLimits: RateLimitPolicies;
+  wsLimits: WsLimits;
   /** Largest HTTP request body and WebSocket message accepted, in bytes. */
   maxBodyBytes: number;
   maxWsMessageBytes: number;
@@ -42,6 +47,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     webDist: path.resolve(env.WEB_DIST ?? path.join(repoRoot, 'apps/web/dist')),
     admin: { email: env.ADMIN_EMAIL ?? 'admin@tapevision.local', password: env.ADMIN_PASSWORD || undefined },
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 256 * 1024),
+    redisUrl: env.REDIS_URL || undefined,
+    rateLimits: {
+      login: {
+        points: int(env, 'RATE_LIMIT_LOGIN', defaultRateLimitPolicies.login.points),
+        durationSeconds: int(env, 'RATE_LIMIT_LOGIN_WINDOW_SECONDS', defaultRateLimitPolicies.login.durationSeconds),
+      },
+      'trading.execute': {
+        points: int(env, 'RATE_LIMIT_TRADING', defaultRateLimitPolicies['trading.execute'].points),
+        durationSeconds: int(env, 'RATE_LIMIT_TRADING_WINDOW_SECONDS', defaultRateLimitPolicies['trading.execute'].durationSeconds),
+      },
+      api: {
+        points: int(env, 'RATE_LIMIT_API', defaultRateLimitPolicies.api.points),
+        durationSeconds: int(env, 'RATE_LIMIT_API_WINDOW_SECONDS', defaultRateLimitPolicies.api.durationSeconds),
+      },
+    },
+    wsLimits: {
+      messagesPerMinute: int(env, 'WS_MESSAGES_PER_MINUTE', defaultWsLimits.messagesPerMinute),
+      maxSubscriptions: int(env, 'WS_MAX_SUBSCRIPTIONS', defaultWsLimits.maxSubscriptions),
+      maxConnectionsPerPrincipal: int(env, 'WS_MAX_CONNECTIONS_PER_PRINCIPAL', defaultWsLimits.maxConnectionsPerPrincipal),
+      authTimeoutMs: int(env, 'WS_AUTH_TIMEOUT_MS', defaultWsLimits.authTimeoutMs),
+      maxViolationsPerMinute: int(env, 'WS_MAX_VIOLATIONS_PER_MINUTE', defaultWsLimits.maxViolationsPerMinute),
+    },
     maxWsMessageBytes: int(env, 'WS_MAX_MESSAGE_BYTES', 64 * 1024),
     security: {
       ...d,

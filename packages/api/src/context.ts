@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws';
 import type { RequestOrigin } from './audit/recorder.ts';
 import type { ApiDeps } from './deps.ts';
 import type { AccessClaims } from './services/tokens.ts';
+import { verifyApiKey } from './services/api-keys.ts';
 
 /** The transport-free part of a request: what tests hand to createCaller. */
 export interface Context {
@@ -18,8 +19,12 @@ export interface Context {
   accessToken: string | null;
   /** The token a WebSocket presented in connectionParams, verified once when it connected. */
   wsClaims: AccessClaims | null;
+  /** An API key from the `x-api-key` header (HTTP) or connectionParams.apiKey (WebSocket); checked on every call. */
+  apiKey: string | null;
   /** Adds a Set-Cookie header to the HTTP response; a no-op where there is none. */
   setCookie(serialized: string): void;
+  /** Sets a response header (rate-limit headers); a no-op on WebSocket. */
+  setHeader(name: string, value: string): void;
 }
 
 export function createInnerContext(deps: ApiDeps, parts: Partial<Omit<Context, 'deps'>> = {}): Context {
@@ -31,7 +36,9 @@ export function createInnerContext(deps: ApiDeps, parts: Partial<Omit<Context, '
     cookies: {},
     accessToken: null,
     wsClaims: null,
+    apiKey: null,
     setCookie: () => {},
+    setHeader: () => {},
     ...parts,
   };
 }
@@ -40,7 +47,7 @@ export interface ContextFactoryOptions {
   /** Believe X-Forwarded-For / X-Forwarded-Proto: only behind a proxy that sets them. */
   trustProxy: boolean;
   /** Called for each WebSocket whose token checked out, so revocation can find and close it. */
-  onWebSocketAuthenticated?: (socket: WebSocket, claims: AccessClaims) => void;
+  onWebSocketAuthenticated?: (socket: WebSocket, who: { principalKey: string; sessionId: string | null }) => void;
 }
 
 export interface TransportContextInput {
@@ -72,15 +79,42 @@ export function createContextFactory(deps: ApiDeps, opts: ContextFactoryOptions)
         cookies,
         accessToken: bearerToken(req.headers.authorization),
         wsClaims: null,
+        apiKey: headerValue(req.headers['x-api-key']),
         setCookie: (serialized) => res.appendHeader('set-cookie', serialized),
+        setHeader: (name, value) => {
+          if (!res.headersSent) res.setHeader(name, value);
+        },
       };
     }
 
     const presented = info.connectionParams?.accessToken;
+    const apiKey = info.connectionParams?.apiKey ?? null;
     const claims = typeof presented === 'string' ? await deps.tokens.verifyAccessToken(presented, deps.clock.now()) : null;
-    if (claims) opts.onWebSocketAuthenticated?.(res, claims);
-    return { deps, transport: 'ws', origin, secure, cookies, accessToken: null, wsClaims: claims, setCookie: () => {} };
+    if (claims) {
+      opts.onWebSocketAuthenticated?.(res, { principalKey: `u:${claims.userId}`, sessionId: claims.sessionId });
+    } else if (apiKey) {
+      // Checked here only to count the connection against its key; every call checks it again.
+      const check = await verifyApiKey(deps, apiKey);
+      if (check.ok) opts.onWebSocketAuthenticated?.(res, { principalKey: `k:${check.key.id}`, sessionId: null });
+    }
+    return {
+      deps,
+      transport: 'ws',
+      origin,
+      secure,
+      cookies,
+      accessToken: null,
+      wsClaims: claims,
+      apiKey,
+      setCookie: () => {},
+      setHeader: () => {},
+    };
   };
+}
+
+function headerValue(value: string | string[] | undefined): string | null {
+  const v = Array.isArray(value) ? value[0] : value;
+  return v ? v.slice(0, 256) : null;
 }
 
 function bearerToken(header: string | undefined): string | null {

@@ -4,6 +4,9 @@ import type { AuditRecorder } from './audit/recorder.ts';
 import type { SecurityConfig } from './config.ts';
 import type { PasswordHasher } from './services/passwords.ts';
 import type { TokenService } from './services/tokens.ts';
+import type { RateLimiter } from './rate-limit/limiter.ts';
+import type { RateLimitPolicies } from './rate-limit/policies.ts';
+import type { createDenialAuditor } from './rate-limit/denial-audit.ts';
 
 export interface Clock {
   now(): Date;
@@ -21,4 +24,18 @@ export interface ApiDeps {
   passwords: PasswordHasher;
   audit: AuditRecorder;
   logger: Logger;
+  rateLimits: RateLimitDeps;
+  /** Buffers API keys' last-use times; written in the background, not per call. */
+  apiKeyUsage: { touch(apiKeyId: string, at: Date): void };
+}
+
+export interface RateLimitDeps {
+  limiter: RateLimiter;
+  policies: RateLimitPolicies;
+  denials: ReturnType<typeof createDenialAuditor>;
+  /**
+   * Scales every limit for a caller's IP: 1 normally, 0.5 halves them. The hook a later issue uses
+   * for IPs flagged as suspicious.
+   */
+  limitFactor(ip: string | null): number | Promise<number>;
 }

@@ -15,3 +15,9 @@ export { SESSION_EVENTS_CHANNEL, isSessionEvent, type SessionEvent } from './ser
 export { PERMISSIONS, ROLES, permissionsFor, type Permission, type Role } from './permissions.ts';
 export { REFRESH_COOKIE, REFRESH_COOKIE_PATH } from './services/refresh-cookie.ts';
 export type { ErrorShapeData } from './trpc/error-format.ts';
+export { createRateLimiter, type RateLimiter, type RateLimitDecision } from './rate-limit/limiter.ts';
+export { defaultRateLimitPolicies, type RateLimitPolicies, type RateLimitPolicy } from './rate-limit/policies.ts';
+export { createDenialAuditor } from './rate-limit/denial-audit.ts';
+export { createLastUsedTracker, verifyApiKey, parseApiKey, type ApiKeyView } from './services/api-keys.ts';
+export type { RateLimitDeps } from './deps.ts';
+export { liveSessionIds } from './services/sessions.ts';

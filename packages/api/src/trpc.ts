@@ -1,21 +1,43 @@
 /**
  * The one init file: every way a request can be let in is below.
- * - publicProcedure: anyone, signed in or not.
- * - permissionProcedure(p): a live session whose role grants permission p.
+ * - publicProcedure: anyone, signed in or not; rate-limited per IP.
+ * - permissionProcedure(p): a live session or an API key whose rights include permission p;
+ *   rate-limited per principal.
+ * - sessionProcedure(p): as permissionProcedure, but only for a signed-in person (own sessions,
+ *   own password), never an API key.
  */
-import { authenticate } from './middleware/authenticate.ts';
+import { authenticate, requireSession } from './middleware/authenticate.ts';
 import { authorize } from './middleware/authorize.ts';
+import { rateLimit } from './middleware/rate-limit.ts';
 import type { Permission } from './permissions.ts';
+import type { ProcedurePolicy } from './rate-limit/policies.ts';
 import { t } from './trpc/core.ts';
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-export const publicProcedure = t.procedure.meta({ access: 'public' });
+export const publicProcedure = t.procedure.meta({ access: 'public' }).use(rateLimit);
 
-export function permissionProcedure(permission: Permission, opts: { allowPendingPasswordChange?: boolean } = {}) {
+interface PermissionOptions {
+  /** Reachable while a forced password change is pending. */
+  allowPendingPasswordChange?: boolean;
+  /** An extra rate-limit policy, e.g. 'trading.execute'. */
+  rateLimit?: ProcedurePolicy;
+}
+
+export function permissionProcedure(permission: Permission, opts: PermissionOptions = {}) {
   return t.procedure
-    .meta({ access: 'permission', permission, allowPendingPasswordChange: opts.allowPendingPasswordChange ?? false })
+    .meta({
+      access: 'permission',
+      permission,
+      allowPendingPasswordChange: opts.allowPendingPasswordChange ?? false,
+      ...(opts.rateLimit ? { rateLimit: opts.rateLimit } : {}),
+    })
     .use(authenticate)
+    .use(rateLimit)
     .use(authorize);
+}
+
+export function sessionProcedure(permission: Permission, opts: PermissionOptions = {}) {
+  return permissionProcedure(permission, opts).use(requireSession);
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import postgres from 'postgres';
-import { defaultSecurityConfig, type Clock, type SecurityConfig } from '@tapevision/api';
+import { defaultRateLimitPolicies, defaultSecurityConfig, type Clock, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
 import { createApp, createLogger, loadConfig, type App } from '../../src/index.ts';
+import type { WsLimits } from '../../src/ws-guard.ts';
 
 /** A clock tests can move forward, to cross grace windows and session timeouts without waiting. */
 export class TestClock implements Clock {
@@ -32,6 +33,13 @@ export interface TestServerOptions {
   trustProxy?: boolean;
   /** Share one database between several servers (the multi-process tests). */
   databaseUrl?: string;
+  /** A known JWT secret (forging tests); a random one when omitted. */
+  jwtSecret?: Uint8Array;
+  rateLimits?: Partial<RateLimitPolicies>;
+  wsLimits?: Partial<WsLimits>;
+  /** Rate limits in this Redis instead of memory. */
+  redisUrl?: string;
+  limitFactor?: (ip: string | null) => number;
 }
 
 /**
@@ -60,9 +68,19 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     trustProxy: opts.trustProxy ?? false,
     webDist: opts.webDist ?? base.webDist,
     security: { ...defaultSecurityConfig, ...opts.security },
+    rateLimits: { ...defaultRateLimitPolicies, ...opts.rateLimits },
+    wsLimits: { ...base.wsLimits, ...opts.wsLimits },
+    redisUrl: opts.redisUrl,
   };
   const clock = new TestClock();
-  const app = await createApp({ config, jwtSecret: randomBytes(32), logger, clock, inMemoryDatabase: !databaseUrl });
+  const app = await createApp({
+    config,
+    jwtSecret: opts.jwtSecret ?? randomBytes(32),
+    logger,
+    clock,
+    inMemoryDatabase: !databaseUrl,
+    ...(opts.limitFactor ? { limitFactor: opts.limitFactor } : {}),
+  });
   const port = await app.listen();
   const close = async () => {
     await app.close();
@@ -79,6 +97,12 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     [Symbol.asyncDispose]: close,
   };
 }
+
+/**
+ * Postgres for tests that need several processes on one database: TEST_DATABASE_URL, or the local
+ * server every developer machine and CI has. Such tests run in the embedded-database pass too.
+ */
+export const MULTI_PROCESS_POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 export async function createFreshDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `tv_test_${randomBytes(6).toString('hex')}`;

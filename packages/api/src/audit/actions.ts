@@ -24,6 +24,12 @@ export const AUDIT_SEVERITY = {
   'user.password_reset': 'HIGH',
   'user.sessions_revoked': 'MEDIUM',
   'user.bootstrap_admin': 'HIGH',
+  'apikey.created': 'MEDIUM',
+  'apikey.rolled': 'MEDIUM',
+  'apikey.revoked': 'MEDIUM',
+  'apikey.auth_failed': 'MEDIUM',
+  'ratelimit.denied': 'MEDIUM',
+  'ws.limit_exceeded': 'MEDIUM',
   'system.started': 'MEDIUM',
   'system.stopped': 'MEDIUM',
 } as const satisfies Record<string, Severity>;

@@ -39,7 +39,15 @@ function walk(value: unknown, depth: number, seen: WeakSet<object>): unknown {
     return value.slice(0, MAX_ENTRIES).map((item) => walk(item, depth + 1, seen));
   }
   if (value instanceof Error) {
-    return { name: value.name, message: walk(value.message, depth + 1, seen) };
+    // Keep what an operator needs to diagnose a failure (stack, code, the cause chain), filtered too.
+    const message = walk(value.message, depth + 1, seen);
+    const out: Record<string, unknown> = { name: value.name, message };
+    // The stack repeats the message: a redacted message is redacted there too.
+    if (value.stack) out.stack = walk(value.message ? value.stack.split(value.message).join(String(message)) : value.stack, depth + 1, seen);
+    const code = (value as { code?: unknown }).code;
+    if (typeof code === 'string' || typeof code === 'number') out.code = code;
+    if (value.cause !== undefined) out.cause = walk(value.cause, depth + 1, seen);
+    return out;
   }
   const out: Record<string, unknown> = {};
   let count = 0;

@@ -1,6 +1,7 @@
 import type { Context } from '../context.ts';
 import { appError } from '../errors.ts';
-import { principalFor, type Principal } from '../services/principal.ts';
+import { API_KEY_FAILURE_MESSAGES, verifyApiKey } from '../services/api-keys.ts';
+import { apiKeyPrincipalFor, principalFor, type Principal } from '../services/principal.ts';
 import { findLiveSession, touchSession } from '../services/sessions.ts';
 import { t } from '../trpc/core.ts';
 
@@ -8,11 +9,16 @@ import { t } from '../trpc/core.ts';
  * Resolves the caller from the live session row on every call, so a revoked session, a disabled
  * user or a changed role stops the very next request, not the token's expiry.
  */
-export async function resolvePrincipal(ctx: Context): Promise<Principal | null> {
+export async function resolveSessionPrincipal(ctx: Context): Promise<Principal | null> {
   const { deps } = ctx;
   // A WebSocket's token is checked when it connects; afterwards the session row decides, and
   // revocation closes the socket.
-  const claims = ctx.transport === 'ws' ? ctx.wsClaims : ctx.accessToken ? await deps.tokens.verifyAccessToken(ctx.accessToken, deps.clock.now()) : null;
+  const claims =
+    ctx.transport === 'ws'
+      ? ctx.wsClaims
+      : ctx.accessToken
+        ? await deps.tokens.verifyAccessToken(ctx.accessToken, deps.clock.now())
+        : null;
   if (!claims) return null;
   const live = await findLiveSession(deps, claims.sessionId);
   if (!live || live.user.id !== claims.userId) return null;
@@ -20,8 +26,41 @@ export async function resolvePrincipal(ctx: Context): Promise<Principal | null> 
   return principalFor(live.user, live.session.id);
 }
 
+/** An API key is checked on every call: revocation, expiry and the owner's rights apply at once. */
+async function resolveApiKeyPrincipal(ctx: Context, raw: string): Promise<Principal> {
+  const { deps } = ctx;
+  const check = await verifyApiKey(deps, raw);
+  if (!check.ok) {
+    await deps.audit.record({
+      action: 'apikey.auth_failed',
+      outcome: 'denied',
+      actor: check.keyId ? { type: 'apikey', id: check.keyId } : { type: 'anonymous' },
+      origin: ctx.origin,
+      resource: check.keyId ? { type: 'apikey', id: check.keyId } : undefined,
+      details: { reason: check.reason, ownerId: check.ownerId ?? null },
+    });
+    throw appError('UNAUTHORIZED', API_KEY_FAILURE_MESSAGES[check.reason], { reason: `API_KEY_${check.reason}` });
+  }
+  deps.apiKeyUsage.touch(check.key.id, deps.clock.now());
+  return apiKeyPrincipalFor(check.key, check.owner, check.permissions);
+}
+
+export async function resolvePrincipal(ctx: Context): Promise<Principal | null> {
+  if (ctx.apiKey) return resolveApiKeyPrincipal(ctx, ctx.apiKey);
+  return resolveSessionPrincipal(ctx);
+}
+
 export const authenticate = t.middleware(async ({ ctx, next }) => {
   const principal = await resolvePrincipal(ctx);
   if (!principal) throw appError('UNAUTHORIZED', 'Sign in to continue', { reason: 'UNAUTHENTICATED' });
+  return next({ ctx: { principal } });
+});
+
+/** Narrows to a signed-in person: procedures about one's own browser session have no meaning for a key. */
+export const requireSession = t.middleware(async ({ ctx, next }) => {
+  const principal = (ctx as typeof ctx & { principal: Principal }).principal;
+  if (principal.kind !== 'user') {
+    throw appError('FORBIDDEN', 'This needs a signed-in session, not an API key', { reason: 'SESSION_REQUIRED' });
+  }
   return next({ ctx: { principal } });
 });

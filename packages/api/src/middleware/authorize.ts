@@ -16,10 +16,10 @@ export const authorize = t.middleware(async ({ ctx, meta, path, next }) => {
     await ctx.deps.audit.record({
       action: 'authz.denied',
       outcome: 'denied',
-      actor: { type: 'user', id: principal.userId },
+      actor: principal.kind === 'apikey' ? { type: 'apikey', id: principal.apiKeyId } : { type: 'user', id: principal.userId },
       origin: ctx.origin,
       resource: { type: 'procedure', id: path },
-      details: { permission: meta.permission, role: principal.role },
+      details: { permission: meta.permission, role: principal.role, onBehalfOf: principal.userId },
     });
     throw appError('FORBIDDEN', `Missing permission: ${meta.permission}`, {
       reason: 'MISSING_PERMISSION',

@@ -1,5 +1,6 @@
 import { changePasswordInput, loginInput, refreshInput } from '../schemas/auth.ts';
 import { appError } from '../errors.ts';
+import { enforceLimit } from '../middleware/rate-limit.ts';
 import { issueAccessToken, login } from '../services/login.ts';
 import { permissionsFor } from '../permissions.ts';
 import { toPublicUser } from '../services/principal.ts';
@@ -7,20 +8,24 @@ import { clearedRefreshCookie, REFRESH_COOKIE, refreshCookie } from '../services
 import { revokeSession, rotateRefreshToken } from '../services/sessions.ts';
 import { changeOwnPassword } from '../services/users.ts';
 import { findLiveSession } from '../services/sessions.ts';
-import { permissionProcedure, publicProcedure, router } from '../trpc.ts';
+import { publicProcedure, router, sessionProcedure } from '../trpc.ts';
 
 const self = { allowPendingPasswordChange: true };
 
 export const authRouter = router({
   login: publicProcedure.input(loginInput).mutation(async ({ ctx, input }) => {
+    // Failed sign-ins per IP + email spend the login budget; a success gives its point back.
+    const { limiter, policies } = ctx.deps.rateLimits;
+    const limitKey = `${ctx.origin.ip ?? 'unknown'}|${input.email.trim().toLowerCase()}`;
+    await enforceLimit(ctx, { type: 'anonymous', id: null, key: limitKey }, 'login', policies.login, limitKey);
     const issued = await login(ctx.deps, { email: input.email, password: input.password, origin: ctx.origin });
-    const live = await findLiveSession(ctx.deps, issued.sessionId);
+    await limiter.reward('login', policies.login, limitKey);
     const base = { accessToken: issued.accessToken, accessTokenExpiresAt: issued.accessTokenExpiresAt, user: issued.user };
     if (input.refreshTokenDelivery === 'body') return { ...base, refreshToken: issued.refreshToken };
     ctx.setCookie(
       refreshCookie(issued.refreshToken, {
         secure: ctx.secure,
-        expiresAt: live?.session.absoluteExpiresAt ?? new Date(ctx.deps.clock.now().getTime() + ctx.deps.config.sessionAbsoluteMs),
+        expiresAt: issued.sessionExpiresAt,
         now: ctx.deps.clock.now(),
       }),
     );
@@ -62,7 +67,7 @@ export const authRouter = router({
     return base;
   }),
 
-  logout: permissionProcedure('account.self', self).mutation(async ({ ctx }) => {
+  logout: sessionProcedure('account.self', self).mutation(async ({ ctx }) => {
     const { principal } = ctx;
     await revokeSession(ctx.deps, { userId: principal.userId, sessionId: principal.sessionId, reason: 'logout' });
     ctx.setCookie(clearedRefreshCookie({ secure: ctx.secure }));
@@ -76,7 +81,7 @@ export const authRouter = router({
     return { ok: true as const };
   }),
 
-  me: permissionProcedure('account.self', self).query(async ({ ctx }) => {
+  me: sessionProcedure('account.self', self).query(async ({ ctx }) => {
     const live = await findLiveSession(ctx.deps, ctx.principal.sessionId);
     if (!live) throw appError('UNAUTHORIZED', 'Sign in to continue', { reason: 'UNAUTHENTICATED' });
     return {
@@ -87,7 +92,7 @@ export const authRouter = router({
     };
   }),
 
-  changePassword: permissionProcedure('account.self', self)
+  changePassword: sessionProcedure('account.self', self)
     .input(changePasswordInput)
     .mutation(async ({ ctx, input }) => {
       const { revokedSessions } = await changeOwnPassword(ctx.deps, {

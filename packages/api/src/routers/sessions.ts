@@ -4,7 +4,7 @@ import { appError } from '../errors.ts';
 import { busEvents } from '../services/bus-stream.ts';
 import { isSessionEvent, SESSION_EVENTS_CHANNEL, type SessionEvent } from '../services/session-events.ts';
 import { listLiveSessions, revokeSession, revokeUserSessions } from '../services/sessions.ts';
-import { permissionProcedure, router } from '../trpc.ts';
+import { router, sessionProcedure } from '../trpc.ts';
 
 export function toSessionView(s: Session, currentSessionId: string | null) {
   return {
@@ -19,12 +19,12 @@ export function toSessionView(s: Session, currentSessionId: string | null) {
 }
 
 export const sessionsRouter = router({
-  list: permissionProcedure('account.self').query(async ({ ctx }) => {
+  list: sessionProcedure('account.self').query(async ({ ctx }) => {
     const rows = await listLiveSessions(ctx.deps, ctx.principal.userId);
     return rows.map((s) => toSessionView(s, ctx.principal.sessionId));
   }),
 
-  revoke: permissionProcedure('account.self')
+  revoke: sessionProcedure('account.self')
     .input(sessionIdInput)
     .mutation(async ({ ctx, input }) => {
       const { principal } = ctx;
@@ -42,7 +42,7 @@ export const sessionsRouter = router({
       return { ok: true as const };
     }),
 
-  revokeOthers: permissionProcedure('account.self').mutation(async ({ ctx }) => {
+  revokeOthers: sessionProcedure('account.self').mutation(async ({ ctx }) => {
     const { principal } = ctx;
     const revoked = await revokeUserSessions(ctx.deps, {
       userId: principal.userId,
@@ -61,7 +61,8 @@ export const sessionsRouter = router({
   }),
 
   /** Tells each of a user's open clients when one of their sessions is created or revoked. */
-  onEvent: permissionProcedure('account.self').subscription(async function* ({ ctx, signal }) {
+  // Open during a forced password change too, so that page also learns of a revocation at once.
+  onEvent: sessionProcedure('account.self', { allowPendingPasswordChange: true }).subscription(async function* ({ ctx, signal }) {
     const userId = ctx.principal.userId;
     const mine = (p: unknown): p is SessionEvent => isSessionEvent(p) && p.userId === userId;
     yield* busEvents(ctx.deps.bus, SESSION_EVENTS_CHANNEL, mine, signal);

@@ -3,3 +3,4 @@ export * from './auth.ts';
 export * from './password.ts';
 export * from './users.ts';
 export { PERMISSIONS, ROLES, permissionsFor, roleHasPermission, type Permission, type Role } from '../permissions.ts';
+export * from './api-keys.ts';

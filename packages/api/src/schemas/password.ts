@@ -8,6 +8,11 @@ import { z } from 'zod';
 export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 256;
 export const PASSWORD_MIN_SCORE = 3;
+// zxcvbn's matching cost grows steeply with length and l33t variants: a 256-character candidate
+// held the event loop for seconds. The first 64 characters decide the score (a strong prefix makes
+// a strong password; a weak one is refused), and the l33t variants tried are capped.
+const STRENGTH_CHECK_LENGTH = 64;
+const L33T_MAX_SUBSTITUTIONS = 20;
 
 export type PasswordProblem = 'too_short' | 'too_long' | 'contains_email' | 'too_weak';
 
@@ -26,6 +31,7 @@ function estimator(): ZxcvbnFactory {
     translations: zxcvbnEn.translations,
     graphs: zxcvbnCommon.adjacencyGraphs,
     dictionary: { ...zxcvbnCommon.dictionary, ...zxcvbnEn.dictionary },
+    l33tMaxSubstitutions: L33T_MAX_SUBSTITUTIONS,
   });
   return factory;
 }
@@ -40,7 +46,7 @@ function emailLocalPart(email: string | undefined): string | null {
 export function assessPassword(password: string, email?: string): PasswordAssessment {
   const local = emailLocalPart(email);
   const inputs = [email, local].filter((v): v is string => typeof v === 'string' && v.length > 0);
-  const result = estimator().check(password.slice(0, PASSWORD_MAX_LENGTH), inputs);
+  const result = estimator().check(password.slice(0, STRENGTH_CHECK_LENGTH), inputs);
   const base = {
     score: result.score,
     warning: result.feedback.warning ?? null,

@@ -31,6 +31,8 @@ export const listUsersInput = z
     limit: z.number().int().min(1).max(200).default(100),
     /** The last email of the previous page (keyset pagination). */
     cursor: z.string().max(254).optional(),
+    /** Sent by tRPC's infinite queries; pages only go forward. */
+    direction: z.enum(['forward', 'backward']).optional(),
   })
   .optional();
 

@@ -12,6 +12,7 @@ export interface IssuedSession {
   accessTokenExpiresAt: string;
   refreshToken: string;
   sessionId: string;
+  sessionExpiresAt: Date;
   user: PublicUser;
 }
 
@@ -46,7 +47,8 @@ export async function login(
 ): Promise<IssuedSession> {
   const { origin } = input;
   const ip = origin.ip ?? 'unknown';
-  const email = input.email.trim().toLowerCase();
+  // Postgres text cannot hold NUL: such an email matches no account and fails like any unknown one.
+  const email = input.email.trim().toLowerCase().replace(/\0/g, '\uFFFD');
 
   const blockedUntil = await ipBlockedUntil(deps, ip);
   if (blockedUntil) {
@@ -104,6 +106,7 @@ export async function login(
     ...access,
     refreshToken,
     sessionId: session.id,
+    sessionExpiresAt: session.absoluteExpiresAt,
     user: toPublicUser({ ...user, lastLoginAt: now, failedLoginCount: 0, lockedUntil: null }),
   };
 }

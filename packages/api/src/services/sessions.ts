@@ -107,6 +107,17 @@ export async function touchSession(deps: Pick<ApiDeps, 'db' | 'clock' | 'config'
     .where(and(eq(sessions.id, session.id), isNull(sessions.revokedAt)));
 }
 
+/** Which of these sessions may still act (not revoked, not expired, user active). */
+export async function liveSessionIds(deps: Pick<ApiDeps, 'db' | 'clock'>, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await deps.db
+    .select({ id: sessions.id })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(inArray(sessions.id, ids), liveConditions(deps.clock.now()), eq(users.status, 'active')));
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function listLiveSessions(deps: Pick<ApiDeps, 'db' | 'clock'>, userId: string): Promise<Session[]> {
   return deps.db
     .select()

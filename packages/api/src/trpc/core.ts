@@ -2,6 +2,7 @@ import { initTRPC } from '@trpc/server';
 import type { Context } from '../context.ts';
 import { formatError } from './error-format.ts';
 import type { Permission } from '../permissions.ts';
+import type { ProcedurePolicy } from '../rate-limit/policies.ts';
 
 /** How a procedure may be reached; the router-walk test fails on any procedure without one. */
 export type Access =
@@ -13,7 +14,10 @@ export type Access =
       allowPendingPasswordChange?: boolean;
     };
 
-export type Meta = Access;
+export type Meta = Access & {
+  /** A rate-limit policy on top of the `api` budget every call spends. */
+  rateLimit?: ProcedurePolicy;
+};
 
 // Internal to the init file and the middleware: routers build from the procedures in trpc.ts.
 export const t = initTRPC

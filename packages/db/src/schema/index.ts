@@ -2,3 +2,4 @@ export * from './users.ts';
 export * from './sessions.ts';
 export * from './audit.ts';
 export * from './throttles.ts';
+export * from './api-keys.ts';

@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RawData, WebSocket } from 'ws';
+
+export interface WsLimits {
+  /** Messages a connection may send per minute. */
+  messagesPerMinute: number;
+  /** Subscriptions open at once on one connection. */
+  maxSubscriptions: number;
+  /** Open connections per principal (user or API key) on this process. */
+  maxConnectionsPerPrincipal: number;
+  /** A connection that has not authenticated by then is closed. */
+  authTimeoutMs: number;
+  /** Refused messages within a minute after which the connection is closed (1008). */
+  maxViolationsPerMinute: number;
+}
+
+export const defaultWsLimits: WsLimits = {
+  messagesPerMinute: 100,
+  maxSubscriptions: 20,
+  maxConnectionsPerPrincipal: 20,
+  authTimeoutMs: 10_000,
+  maxViolationsPerMinute: 20,
+};
+
+/** RFC 6455 "policy violation": sustained abuse, too many connections, never authenticated. */
+export const WS_CLOSE_POLICY_VIOLATION = 1008;
+
+const TOO_MANY_REQUESTS = -32029;
+const FORBIDDEN = -32003;
+
+type Violation = 'message_rate' | 'subscriptions' | 'connections' | 'auth_timeout' | 'abuse';
+
+interface GuardedSocket {
+  id: string;
+  principal: string | null;
+  subscriptions: Set<string | number>;
+  authTimer: NodeJS.Timeout | null;
+}
+
+/**
+ * Per-connection and per-principal limits in front of tRPC's WebSocket handler. tRPC reads frames
+ * through `socket.on('message')`; the guard wraps that listener, so a refused message never reaches
+ * a procedure and its caller gets an error for that message id instead.
+ */
+export function createWsGuard(opts: { limits: WsLimits; logger: Logger; onViolation?: (kind: Violation, principal: string | null) => void }) {
+  const { limits } = opts;
+  // The library's fixed window, one key per connection: no hand-rolled counting.
+  const messages = new RateLimiterMemory({ points: limits.messagesPerMinute, duration: 60, keyPrefix: 'ws-msg' });
+  const violations = new RateLimiterMemory({ points: limits.maxViolationsPerMinute, duration: 60, keyPrefix: 'ws-abuse' });
+  const sockets = new WeakMap<WebSocket, GuardedSocket>();
+  const byPrincipal = new Map<string, Set<WebSocket>>();
+
+  function reply(socket: WebSocket, id: unknown, code: number, message: string, data: Record<string, unknown>) {
+    if (socket.readyState !== socket.OPEN || (typeof id !== 'string' && typeof id !== 'number')) return;
+    socket.send(JSON.stringify({ id, error: { code, message, data } }));
+  }
+
+  function close(socket: WebSocket, kind: Violation, reason: string) {
+    const state = sockets.get(socket);
+    opts.onViolation?.(kind, state?.principal ?? null);
+    opts.logger.warn({ kind, principal: state?.principal ?? null }, 'closing WebSocket: policy violation');
+    socket.close(WS_CLOSE_POLICY_VIOLATION, reason);
+  }
+
+  async function strike(socket: WebSocket, state: GuardedSocket, kind: Violation) {
+    opts.onViolation?.(kind, state.principal);
+    try {
+      await violations.consume(state.id);
+    } catch (err) {
+      if (err instanceof RateLimiterRes) close(socket, 'abuse', 'too many refused messages');
+    }
+  }
+
+  // Heartbeats are free; anything else, garbage included, counts against the connection.
+  function parse(raw: RawData): { id: unknown; method: unknown }[] {
+    const text = Array.isArray(raw) ? Buffer.concat(raw).toString() : raw.toString();
+    if (text === 'PONG' || text === 'PING') return [];
+    try {
+      const parsed: unknown = JSON.parse(text);
+      const list = Array.isArray(parsed) ? parsed : [parsed];
+      return list.map((m) => (m && typeof m === 'object' ? (m as { id: unknown; method: unknown }) : { id: null, method: null }));
+    } catch {
+      return [{ id: null, method: null }];
+    }
+  }
+
+  async function admit(socket: WebSocket, state: GuardedSocket, raw: RawData): Promise<boolean> {
+    const msgs = parse(raw);
+    const isControl = msgs.length === 0 || msgs.every((m) => m.method === 'connectionParams' || m.method === 'subscription.stop');
+    if (!isControl) {
+      try {
+        await messages.consume(state.id, 1);
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) throw err;
+        for (const m of msgs) {
+          reply(socket, m.id, TOO_MANY_REQUESTS, 'Too many messages on this connection', {
+            code: 'TOO_MANY_REQUESTS',
+            httpStatus: 429,
+            reason: 'WS_MESSAGE_RATE',
+            retryAfterMs: err.msBeforeNext,
+          });
+        }
+        await strike(socket, state, 'message_rate');
+        return false;
+      }
+    }
+    for (const m of msgs) {
+      if (m.method === 'subscription.stop' && (typeof m.id === 'string' || typeof m.id === 'number')) state.subscriptions.delete(m.id);
+    }
+    const opening = msgs.filter((m) => m.method === 'subscription' && (typeof m.id === 'string' || typeof m.id === 'number'));
+    if (opening.length && state.subscriptions.size + opening.length > limits.maxSubscriptions) {
+      for (const m of opening) {
+        reply(socket, m.id, FORBIDDEN, `At most ${limits.maxSubscriptions} subscriptions per connection`, {
+          code: 'FORBIDDEN',
+          httpStatus: 403,
+          reason: 'WS_SUBSCRIPTION_LIMIT',
+        });
+      }
+      await strike(socket, state, 'subscriptions');
+      return false;
+    }
+    for (const m of opening) state.subscriptions.add(m.id as string | number);
+    return true;
+  }
+
+  return {
+    /** Call for each new connection, before tRPC's handler attaches its listeners. */
+    attach(socket: WebSocket) {
+      const state: GuardedSocket = { id: randomUUID(), principal: null, subscriptions: new Set(), authTimer: null };
+      sockets.set(socket, state);
+      state.authTimer = setTimeout(() => {
+        if (!state.principal) close(socket, 'auth_timeout', 'authentication required');
+      }, limits.authTimeoutMs);
+      state.authTimer.unref();
+
+      const on = socket.on.bind(socket);
+      socket.on = ((event: string, listener: (...args: unknown[]) => void) => {
+        if (event !== 'message') return on(event as never, listener as never);
+        // Frames are admitted one at a time, in order, so a burst cannot overtake the counter.
+        let chain = Promise.resolve();
+        return on('message', (raw: RawData, isBinary: boolean) => {
+          chain = chain.then(async () => {
+            if (await admit(socket, state, raw)) listener(raw, isBinary);
+          }).catch((err: unknown) => opts.logger.error({ err }, 'WebSocket guard failed'));
+        });
+      }) as typeof socket.on;
+
+      // Outgoing "stopped" and error replies end a subscription: free its slot.
+      const send = socket.send.bind(socket);
+      socket.send = ((data: unknown, ...rest: unknown[]) => {
+        if (typeof data === 'string' && state.subscriptions.size > 0) {
+          try {
+            const msg = JSON.parse(data) as { id?: string | number; result?: { type?: string }; error?: unknown };
+            if (msg.id !== undefined && (msg.result?.type === 'stopped' || msg.error)) state.subscriptions.delete(msg.id);
+          } catch {
+            // not JSON: nothing to track
+          }
+        }
+        return (send as (...args: unknown[]) => void)(data, ...rest);
+      }) as typeof socket.send;
+
+      socket.once('close', () => {
+        if (state.authTimer) clearTimeout(state.authTimer);
+        if (state.principal) {
+          const set = byPrincipal.get(state.principal);
+          set?.delete(socket);
+          if (set && set.size === 0) byPrincipal.delete(state.principal);
+        }
+        void messages.delete(state.id);
+        void violations.delete(state.id);
+      });
+    },
+
+    /** The connection proved who it is; enforces the per-principal connection cap. */
+    authenticated(socket: WebSocket, principal: string) {
+      const state = sockets.get(socket);
+      if (!state || state.principal) return;
+      state.principal = principal;
+      if (state.authTimer) clearTimeout(state.authTimer);
+      let set = byPrincipal.get(principal);
+      if (!set) byPrincipal.set(principal, (set = new Set()));
+      set.add(socket);
+      if (set.size > limits.maxConnectionsPerPrincipal) close(socket, 'connections', 'too many connections');
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { QueryClientProvider } from '@tanstack/react-query';
+import { lazy, Suspense } from 'react';
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-router';
+import { AuthProvider } from './auth/AuthProvider.tsx';
+import { useAuth } from './auth/use-auth.ts';
+import { Layout } from './components/Layout.tsx';
+import { Loading } from './components/Loading.tsx';
+import { RequirePermission } from './components/RequirePermission.tsx';
+import { HomePage } from './pages/HomePage.tsx';
+import { LoginPage } from './pages/LoginPage.tsx';
+import { NotFoundPage } from './pages/NotFoundPage.tsx';
+import { SessionsPage } from './pages/SessionsPage.tsx';
+import { queryClient, trpc, trpcClient } from './trpc.ts';
+
+// These two validate passwords with the server's own schema, whose dictionaries are large:
+// they load only when needed.
+const ChangePasswordPage = lazy(() => import('./pages/ChangePasswordPage.tsx'));
+const UsersPage = lazy(() => import('./pages/UsersPage.tsx'));
+
+export function App() {
+  return (
+    <trpc.Provider client={trpcClient} queryClient={queryClient}>
+      <QueryClientProvider client={queryClient}>
+        <AuthProvider>
+          <BrowserRouter>
+            <AppRoutes />
+          </BrowserRouter>
+        </AuthProvider>
+      </QueryClientProvider>
+    </trpc.Provider>
+  );
+}
+
+interface FromState {
+  from?: string;
+}
+
+function RedirectToLogin() {
+  const location = useLocation();
+  return <Navigate to="/login" replace state={{ from: `${location.pathname}${location.search}` } satisfies FromState} />;
+}
+
+function LeaveLogin() {
+  const location = useLocation();
+  const from = (location.state as FromState | null)?.from;
+  return <Navigate to={from && from !== '/login' ? from : '/'} replace />;
+}
+
+function AppRoutes() {
+  const auth = useAuth();
+
+  if (auth.status === 'restoring') return <Loading label="Restoring your session…" fullPage />;
+
+  if (auth.status === 'signedOut') {
+    return (
+      <Routes>
+        <Route path="/login" element={<LoginPage notice={auth.notice} />} />
+        <Route path="*" element={<RedirectToLogin />} />
+      </Routes>
+    );
+  }
+
+  // Until the password is changed the server refuses everything else: show nothing else.
+  if (auth.user.mustChangePassword) {
+    return (
+      <Suspense fallback={<Loading label="Loading…" fullPage />}>
+        <ChangePasswordPage />
+      </Suspense>
+    );
+  }
+
+  return (
+    <Routes>
+      <Route path="/login" element={<LeaveLogin />} />
+      <Route element={<Layout />}>
+        <Route index element={<HomePage />} />
+        <Route
+          path="sessions"
+          element={
+            <RequirePermission permission="account.self">
+              <SessionsPage />
+            </RequirePermission>
+          }
+        />
+        <Route
+          path="users"
+          element={
+            <RequirePermission permission="users.manage">
+              <Suspense fallback={<Loading label="Loading users…" />}>
+                <UsersPage />
+              </Suspense>
+            </RequirePermission>
+          }
+        />
+        <Route path="*" element={<NotFoundPage />} />
+      </Route>
+    </Routes>
+  );
+}

@@ -1,0 +1,59 @@
+import type { Permission } from '@tapevision/api/schemas';
+import { NavLink, Outlet } from 'react-router';
+import { useSignedIn } from '../auth/use-auth.ts';
+import { useMe } from '../lib/use-me.ts';
+import { Brand } from './Brand.tsx';
+import { SessionWatcher } from './SessionWatcher.tsx';
+import { SignOutButton } from './SignOutButton.tsx';
+
+interface NavItem {
+  to: string;
+  label: string;
+  permission: Permission | null;
+}
+
+const NAV: NavItem[] = [
+  { to: '/', label: 'Home', permission: null },
+  { to: '/sessions', label: 'My sessions', permission: 'account.self' },
+  { to: '/users', label: 'Users', permission: 'users.manage' },
+];
+
+export function Layout() {
+  const { user } = useSignedIn();
+  const me = useMe();
+  const permissions = new Set<string>(me.data?.permissions ?? []);
+  const items = NAV.filter((item) => item.permission === null || permissions.has(item.permission));
+
+  return (
+    <div className="app">
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <div className="topbar-inner">
+          <Brand />
+          <nav aria-label="Main" className="nav">
+            {items.map((item) => (
+              <NavLink key={item.to} to={item.to} end={item.to === '/'} className="nav-link">
+                {item.label}
+              </NavLink>
+            ))}
+          </nav>
+          <div className="account" role="group" aria-label="Your account">
+            <SessionWatcher sessionId={me.data?.sessionId} />
+            <span className="account-who">
+              <span className="account-email">{user.email}</span>
+              <span className={`badge badge-role badge-${me.data?.role ?? user.role}`} title="Your role">
+                {me.data?.role ?? user.role}
+              </span>
+            </span>
+            <SignOutButton />
+          </div>
+        </div>
+      </header>
+      <main id="main" className="main" tabIndex={-1}>
+        <Outlet />
+      </main>
+    </div>
+  );
+}

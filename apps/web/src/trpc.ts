@@ -1,0 +1,72 @@
+import { QueryClient } from '@tanstack/react-query';
+import { createWSClient, httpBatchLink, splitLink, wsLink, type TRPCWebSocketClient } from '@trpc/client';
+import { createTRPCReact } from '@trpc/react-query';
+import type { AppRouter } from '@tapevision/api';
+import { authRecoveryLink } from './auth/auth-link.ts';
+import { getFreshAccessToken, onSignedOut, sessionRevoked } from './auth/session.ts';
+import { isApiError } from './lib/errors.ts';
+
+export const trpc = createTRPCReact<AppRouter>();
+
+/** The server closes a revoked session's sockets with this code. */
+export const WS_CLOSE_SESSION_REVOKED = 4001;
+
+function webSocketUrl(): string {
+  const { protocol, host } = window.location;
+  return `${protocol === 'https:' ? 'wss' : 'ws'}://${host}/trpc`;
+}
+
+/**
+ * Subscriptions' WebSocket. A socket is authenticated once, when it opens, with the token in
+ * connectionParams; so it opens lazily (at the first subscription, i.e. after sign-in) and is
+ * closed at every sign-out, and the next user's subscription opens a fresh one.
+ */
+export const wsClient: TRPCWebSocketClient = createWSClient({
+  url: webSocketUrl,
+  lazy: { enabled: true, closeMs: 5_000 },
+  connectionParams: async () => {
+    const accessToken = await getFreshAccessToken();
+    return accessToken ? { accessToken } : {};
+  },
+  onClose: (cause) => {
+    if (cause?.code === WS_CLOSE_SESSION_REVOKED) sessionRevoked();
+  },
+});
+
+export const queryClient = new QueryClient({
+  defaultOptions: {
+    queries: {
+      staleTime: 5_000,
+      // Client errors (4xx) will not change on a retry; network and server errors might.
+      retry: (failureCount, err) => {
+        if (isApiError(err) && err.data && err.data.httpStatus < 500) return false;
+        return failureCount < 2;
+      },
+    },
+    mutations: { retry: false },
+  },
+});
+
+export const trpcClient = trpc.createClient({
+  links: [
+    authRecoveryLink(),
+    splitLink({
+      condition: (op) => op.type === 'subscription',
+      true: wsLink({ client: wsClient }),
+      false: httpBatchLink({
+        url: '/trpc',
+        headers: async () => {
+          const accessToken = await getFreshAccessToken();
+          return accessToken ? { Authorization: `Bearer ${accessToken}` } : {};
+        },
+        // Same origin: the HttpOnly refresh cookie (Path=/trpc) rides along.
+        fetch: (input, init) => globalThis.fetch(input, { ...(init as RequestInit), credentials: 'include' }),
+      }),
+    }),
+  ],
+});
+
+onSignedOut(() => {
+  void wsClient.close();
+  queryClient.clear();
+});

@@ -1,0 +1,286 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { and, desc, eq, isNull } from 'drizzle-orm';
+import { apiKeys, users, type ApiKey, type User } from '@tapevision/db';
+import type { RequestOrigin } from '../audit/recorder.ts';
+import type { ApiDeps } from '../deps.ts';
+import { appError } from '../errors.ts';
+import { isPermission, roleHasPermission, type Permission } from '../permissions.ts';
+
+export const API_KEY_PREFIX = 'tvk';
+// tvk_<10 lower-case alphanumerics>_<43 base64url characters = 256 bits>
+const KEY_FORMAT = /^tvk_([a-z0-9]{10})_([A-Za-z0-9_-]{43})$/;
+const PREFIX_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+/** Permissions a key can never carry: they act on a browser session, which a key does not have. */
+export const SESSION_ONLY_PERMISSIONS: readonly Permission[] = ['account.self'];
+
+export type ApiKeyFailure = 'MALFORMED' | 'UNKNOWN' | 'REVOKED' | 'EXPIRED' | 'ROLLED' | 'OWNER_INACTIVE';
+
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  prefix: string;
+  ownerId: string;
+  ownerEmail: string | null;
+  permissions: Permission[];
+  rateLimitPerMinute: number | null;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  rolledAt: string | null;
+  previousExpiresAt: string | null;
+  revokedAt: string | null;
+  status: 'active' | 'expired' | 'revoked';
+}
+
+function hashSecret(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+function newPrefix(): string {
+  const bytes = randomBytes(10);
+  return [...bytes].map((b) => PREFIX_ALPHABET[b % PREFIX_ALPHABET.length]).join('');
+}
+
+function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function formatKey(prefix: string, secret: string): string {
+  return `${API_KEY_PREFIX}_${prefix}_${secret}`;
+}
+
+export function parseApiKey(raw: string): { prefix: string; secret: string } | null {
+  const match = KEY_FORMAT.exec(raw.trim());
+  return match ? { prefix: match[1] as string, secret: match[2] as string } : null;
+}
+
+export function toApiKeyView(key: ApiKey, ownerEmail: string | null, now: Date): ApiKeyView {
+  return {
+    id: key.id,
+    name: key.name,
+    prefix: `${API_KEY_PREFIX}_${key.prefix}`,
+    ownerId: key.userId,
+    ownerEmail,
+    permissions: key.permissions.filter(isPermission),
+    rateLimitPerMinute: key.rateLimitPerMinute,
+    createdAt: key.createdAt.toISOString(),
+    expiresAt: key.expiresAt?.toISOString() ?? null,
+    lastUsedAt: key.lastUsedAt?.toISOString() ?? null,
+    rolledAt: key.rolledAt?.toISOString() ?? null,
+    previousExpiresAt: key.previousExpiresAt && key.previousExpiresAt > now ? key.previousExpiresAt.toISOString() : null,
+    revokedAt: key.revokedAt?.toISOString() ?? null,
+    status: key.revokedAt ? 'revoked' : key.expiresAt && key.expiresAt <= now ? 'expired' : 'active',
+  };
+}
+
+/** Who manages keys: their own permissions bound what a new key may carry. */
+export interface ApiKeyActor {
+  userId: string;
+  permissions: ReadonlySet<Permission>;
+  origin: RequestOrigin;
+  /** Admins manage every key; everyone else only their own. */
+  canManageAll: boolean;
+}
+type Actor = ApiKeyActor;
+
+export async function createApiKey(
+  deps: ApiDeps,
+  input: { name: string; permissions: Permission[]; expiresAt?: Date | undefined; rateLimit?: number | undefined },
+  actor: Actor,
+): Promise<{ key: string; apiKey: ApiKeyView }> {
+  const now = deps.clock.now();
+  const requested = [...new Set(input.permissions)];
+  const sessionOnly = requested.filter((p) => SESSION_ONLY_PERMISSIONS.includes(p));
+  if (sessionOnly.length) {
+    throw appError('BAD_REQUEST', `An API key cannot carry ${sessionOnly.join(', ')}`, { reason: 'SESSION_ONLY_PERMISSION' });
+  }
+  // A key is a delegation: it can never hold more than the person who made it.
+  const beyond = requested.filter((p) => !actor.permissions.has(p));
+  if (beyond.length) {
+    throw appError('FORBIDDEN', `You cannot grant permissions you do not have: ${beyond.join(', ')}`, {
+      reason: 'PERMISSION_EXCEEDS_OWNER',
+      permission: beyond[0],
+    });
+  }
+  if (input.expiresAt && input.expiresAt <= now) {
+    throw appError('BAD_REQUEST', 'The expiry must be in the future', { reason: 'EXPIRY_IN_PAST' });
+  }
+  const prefix = newPrefix();
+  const secret = newSecret();
+  const [row] = await deps.db
+    .insert(apiKeys)
+    .values({
+      userId: actor.userId,
+      name: input.name,
+      prefix,
+      secretHash: hashSecret(secret).toString('hex'),
+      permissions: requested,
+      rateLimitPerMinute: input.rateLimit ?? null,
+      createdAt: now,
+      expiresAt: input.expiresAt ?? null,
+    })
+    .returning();
+  if (!row) throw new Error('api key insert returned nothing');
+  await deps.audit.record({
+    action: 'apikey.created',
+    outcome: 'success',
+    actor: { type: 'user', id: actor.userId },
+    origin: actor.origin,
+    resource: { type: 'apikey', id: row.id },
+    details: { name: row.name, prefix: `${API_KEY_PREFIX}_${prefix}`, permissions: requested, expiresAt: row.expiresAt, rateLimit: row.rateLimitPerMinute },
+  });
+  return { key: formatKey(prefix, secret), apiKey: toApiKeyView(row, null, now) };
+}
+
+export async function listApiKeys(deps: ApiDeps, actor: Actor): Promise<ApiKeyView[]> {
+  const now = deps.clock.now();
+  const rows = await deps.db
+    .select({ key: apiKeys, email: users.email })
+    .from(apiKeys)
+    .innerJoin(users, eq(users.id, apiKeys.userId))
+    .where(actor.canManageAll ? undefined : eq(apiKeys.userId, actor.userId))
+    .orderBy(desc(apiKeys.createdAt));
+  return rows.map((r) => toApiKeyView(r.key, r.email, now));
+}
+
+/** The key if the actor may manage it; someone else's key is "not found", never "forbidden". */
+async function ownedKey(deps: ApiDeps, id: string, actor: Actor): Promise<ApiKey> {
+  const [row] = await deps.db
+    .select()
+    .from(apiKeys)
+    .where(actor.canManageAll ? eq(apiKeys.id, id) : and(eq(apiKeys.id, id), eq(apiKeys.userId, actor.userId)));
+  if (!row) throw appError('NOT_FOUND', 'No such API key', { reason: 'API_KEY_NOT_FOUND' });
+  return row;
+}
+
+export async function revokeApiKey(deps: ApiDeps, id: string, actor: Actor): Promise<ApiKeyView> {
+  const key = await ownedKey(deps, id, actor);
+  const now = deps.clock.now();
+  const [row] = await deps.db
+    .update(apiKeys)
+    .set({ revokedAt: key.revokedAt ?? now, previousSecretHash: null, previousExpiresAt: null })
+    .where(eq(apiKeys.id, id))
+    .returning();
+  await deps.audit.record({
+    action: 'apikey.revoked',
+    outcome: 'success',
+    actor: { type: 'user', id: actor.userId },
+    origin: actor.origin,
+    resource: { type: 'apikey', id },
+    details: { prefix: `${API_KEY_PREFIX}_${key.prefix}`, ownerId: key.userId },
+  });
+  return toApiKeyView(row as ApiKey, null, now);
+}
+
+/** A new secret under the same prefix; the old one works for `graceSeconds` more, then never. */
+export async function rollApiKey(
+  deps: ApiDeps,
+  input: { id: string; graceSeconds: number },
+  actor: Actor,
+): Promise<{ key: string; apiKey: ApiKeyView }> {
+  const key = await ownedKey(deps, input.id, actor);
+  const now = deps.clock.now();
+  if (key.revokedAt) throw appError('PRECONDITION_FAILED', 'A revoked key cannot be rolled', { reason: 'API_KEY_REVOKED' });
+  if (key.expiresAt && key.expiresAt <= now) throw appError('PRECONDITION_FAILED', 'An expired key cannot be rolled', { reason: 'API_KEY_EXPIRED' });
+  const secret = newSecret();
+  const [row] = await deps.db
+    .update(apiKeys)
+    .set({
+      secretHash: hashSecret(secret).toString('hex'),
+      previousSecretHash: input.graceSeconds > 0 ? key.secretHash : null,
+      previousExpiresAt: input.graceSeconds > 0 ? new Date(now.getTime() + input.graceSeconds * 1000) : null,
+      rolledAt: now,
+    })
+    .where(eq(apiKeys.id, key.id))
+    .returning();
+  await deps.audit.record({
+    action: 'apikey.rolled',
+    outcome: 'success',
+    actor: { type: 'user', id: actor.userId },
+    origin: actor.origin,
+    resource: { type: 'apikey', id: key.id },
+    details: { prefix: `${API_KEY_PREFIX}_${key.prefix}`, graceSeconds: input.graceSeconds },
+  });
+  return { key: formatKey(key.prefix, secret), apiKey: toApiKeyView(row as ApiKey, null, now) };
+}
+
+export type ApiKeyCheck =
+  | { ok: true; key: ApiKey; owner: User; permissions: Set<Permission> }
+  | { ok: false; reason: ApiKeyFailure; keyId?: string; ownerId?: string };
+
+function sameHash(a: Buffer, hex: string | null): boolean {
+  if (!hex) return false;
+  const b = Buffer.from(hex, 'hex');
+  return b.length === a.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Checks a presented key on every call. Its rights are the key's permissions that the owner's
+ * current role still grants: demote or disable the owner and the key loses them at once.
+ */
+export async function verifyApiKey(deps: Pick<ApiDeps, 'db' | 'clock'>, raw: string): Promise<ApiKeyCheck> {
+  const parsed = parseApiKey(raw);
+  if (!parsed) return { ok: false, reason: 'MALFORMED' };
+  const [row] = await deps.db
+    .select({ key: apiKeys, owner: users })
+    .from(apiKeys)
+    .innerJoin(users, eq(users.id, apiKeys.userId))
+    .where(eq(apiKeys.prefix, parsed.prefix));
+  const presented = hashSecret(parsed.secret);
+  if (!row) return { ok: false, reason: 'UNKNOWN' };
+  const { key, owner } = row;
+  const now = deps.clock.now();
+  const current = sameHash(presented, key.secretHash);
+  const previous = !current && sameHash(presented, key.previousSecretHash);
+  const ids = { keyId: key.id, ownerId: owner.id };
+  if (!current && !previous) return { ok: false, reason: 'UNKNOWN', ...ids };
+  if (key.revokedAt) return { ok: false, reason: 'REVOKED', ...ids };
+  if (key.expiresAt && key.expiresAt <= now) return { ok: false, reason: 'EXPIRED', ...ids };
+  if (previous && !(key.previousExpiresAt && key.previousExpiresAt > now)) return { ok: false, reason: 'ROLLED', ...ids };
+  if (owner.status !== 'active') return { ok: false, reason: 'OWNER_INACTIVE', ...ids };
+  const permissions = new Set(
+    key.permissions.filter(isPermission).filter((p) => roleHasPermission(owner.role, p) && !SESSION_ONLY_PERMISSIONS.includes(p)),
+  );
+  return { ok: true, key, owner, permissions };
+}
+
+export const API_KEY_FAILURE_MESSAGES: Record<ApiKeyFailure, string> = {
+  MALFORMED: 'The API key is malformed: expected tvk_<prefix>_<secret>',
+  UNKNOWN: 'The API key is not valid',
+  REVOKED: 'The API key has been revoked',
+  EXPIRED: 'The API key has expired',
+  ROLLED: 'The API key was rolled and its grace period is over: use the new key',
+  OWNER_INACTIVE: 'The API key is not valid',
+};
+
+/**
+ * Remembers when each key was last used and writes it in the background: one UPDATE per key per
+ * flush instead of a database write on every call.
+ */
+export function createLastUsedTracker(deps: Pick<ApiDeps, 'db' | 'logger'>, flushEveryMs = 15_000) {
+  const pending = new Map<string, Date>();
+  async function flush() {
+    const batch = [...pending];
+    pending.clear();
+    for (const [id, at] of batch) {
+      try {
+        await deps.db.update(apiKeys).set({ lastUsedAt: at }).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
+      } catch (err) {
+        deps.logger.warn({ err, apiKeyId: id }, 'could not record API key last use');
+      }
+    }
+  }
+  const timer = setInterval(() => void flush(), flushEveryMs);
+  timer.unref();
+  return {
+    touch(id: string, at: Date) {
+      pending.set(id, at);
+    },
+    flush,
+    async stop() {
+      clearInterval(timer);
+      await flush();
+    },
+  };
+}
