@@ -27,6 +27,7 @@ import type { ServerConfig } from './config.ts';
 import { createStaticHandler } from './static-files.ts';
 import { createSocketRegistry } from './socket-registry.ts';
 import { createWsGuard } from './ws-guard.ts';
+import { createMemoryConnectionCounter, createRedisConnectionCounter } from './connection-counter.ts';
 
 export interface AppOptions {
   config: ServerConfig;
@@ -98,6 +99,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const wsGuard = createWsGuard({
     limits: config.wsLimits,
     logger,
+    connections: redis ? createRedisConnectionCounter(redis, logger) : createMemoryConnectionCounter(),
     onViolation: (kind, principal) => logger.warn({ kind, principal }, 'WebSocket limit exceeded'),
   });
   const createContext = createContextFactory(deps, {
@@ -175,6 +177,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       // tRPC clients reconnect on this notice, to another instance behind the balancer.
       for (const client of wss.clients) client.send(JSON.stringify({ id: null, method: 'reconnect' }));
       sockets.stop();
+      wsGuard.stop();
       await new Promise((r) => setTimeout(r, 100));
       for (const client of wss.clients) client.close(1012, 'server restarting');
       wss.close();

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RawData, WebSocket } from 'ws';
+import { createMemoryConnectionCounter, type ConnectionCounter } from './connection-counter.ts';
 
 export interface WsLimits {
   /** Messages a connection may send per minute. */
@@ -41,16 +42,22 @@ interface GuardedSocket {
 
 /**
  * Per-connection and per-principal limits in front of tRPC's WebSocket handler. tRPC reads frames
- * through `socket.on('message')`; the guard wraps that listener, so a refused message never reaches
- * a procedure and its caller gets an error for that message id instead.
+ * through `socket.on('message')`; the guard sits in front of the socket's 'message' event, so a
+ * refused message never reaches a procedure and its caller gets an error for that message id instead.
  */
-export function createWsGuard(opts: { limits: WsLimits; logger: Logger; onViolation?: (kind: Violation, principal: string | null) => void }) {
+export function createWsGuard(opts: {
+  limits: WsLimits;
+  logger: Logger;
+  onViolation?: (kind: Violation, principal: string | null) => void;
+  /** Where open connections are counted: Redis to cap them across processes, memory otherwise. */
+  connections?: ConnectionCounter;
+}) {
   const { limits } = opts;
   // The library's fixed window, one key per connection: no hand-rolled counting.
   const messages = new RateLimiterMemory({ points: limits.messagesPerMinute, duration: 60, keyPrefix: 'ws-msg' });
   const violations = new RateLimiterMemory({ points: limits.maxViolationsPerMinute, duration: 60, keyPrefix: 'ws-abuse' });
   const sockets = new WeakMap<WebSocket, GuardedSocket>();
-  const byPrincipal = new Map<string, Set<WebSocket>>();
+  const connections = opts.connections ?? createMemoryConnectionCounter();
 
   function reply(socket: WebSocket, id: unknown, code: number, message: string, data: Record<string, unknown>) {
     if (socket.readyState !== socket.OPEN || (typeof id !== 'string' && typeof id !== 'number')) return;
@@ -126,7 +133,7 @@ export function createWsGuard(opts: { limits: WsLimits; logger: Logger; onViolat
   }
 
   return {
-    /** Call for each new connection, before tRPC's handler attaches its listeners. */
+    /** Call for each new connection, before tRPC's handler starts reading it. */
     attach(socket: WebSocket) {
       const state: GuardedSocket = { id: randomUUID(), principal: null, subscriptions: new Set(), authTimer: null };
       sockets.set(socket, state);
@@ -135,17 +142,22 @@ export function createWsGuard(opts: { limits: WsLimits; logger: Logger; onViolat
       }, limits.authTimeoutMs);
       state.authTimer.unref();
 
-      const on = socket.on.bind(socket);
-      socket.on = ((event: string, listener: (...args: unknown[]) => void) => {
-        if (event !== 'message') return on(event as never, listener as never);
-        // Frames are admitted one at a time, in order, so a burst cannot overtake the counter.
-        let chain = Promise.resolve();
-        return on('message', (raw: RawData, isBinary: boolean) => {
-          chain = chain.then(async () => {
-            if (await admit(socket, state, raw)) listener(raw, isBinary);
-          }).catch((err: unknown) => opts.logger.error({ err }, 'WebSocket guard failed'));
-        });
-      }) as typeof socket.on;
+      // Each frame is admitted once, whatever number of 'message' listeners it goes to (tRPC's
+      // handler and its keep-alive both listen): wrapping each listener instead would count, answer
+      // and strike every frame once per listener, and could let one listener through while refusing
+      // another. Frames are admitted one at a time, in order, so a burst cannot overtake the counter.
+      const emit = socket.emit.bind(socket);
+      let chain = Promise.resolve();
+      socket.emit = ((event: string | symbol, ...args: unknown[]) => {
+        if (event !== 'message') return emit(event, ...args);
+        const [raw, isBinary] = args as [RawData, boolean];
+        chain = chain
+          .then(async () => {
+            if (await admit(socket, state, raw)) emit('message', raw, isBinary);
+          })
+          .catch((err: unknown) => opts.logger.error({ err }, 'WebSocket guard failed'));
+        return socket.listenerCount('message') > 0;
+      }) as typeof socket.emit;
 
       // Outgoing "stopped" and error replies end a subscription: free its slot.
       const send = socket.send.bind(socket);
@@ -163,11 +175,7 @@ export function createWsGuard(opts: { limits: WsLimits; logger: Logger; onViolat
 
       socket.once('close', () => {
         if (state.authTimer) clearTimeout(state.authTimer);
-        if (state.principal) {
-          const set = byPrincipal.get(state.principal);
-          set?.delete(socket);
-          if (set && set.size === 0) byPrincipal.delete(state.principal);
-        }
+        if (state.principal) void connections.remove(state.principal, state.id);
         void messages.delete(state.id);
         void violations.delete(state.id);
       });
@@ -179,10 +187,12 @@ export function createWsGuard(opts: { limits: WsLimits; logger: Logger; onViolat
       if (!state || state.principal) return;
       state.principal = principal;
       if (state.authTimer) clearTimeout(state.authTimer);
-      let set = byPrincipal.get(principal);
-      if (!set) byPrincipal.set(principal, (set = new Set()));
-      set.add(socket);
-      if (set.size > limits.maxConnectionsPerPrincipal) close(socket, 'connections', 'too many connections');
+      void connections.add(principal, state.id).then((open) => {
+        if (open > limits.maxConnectionsPerPrincipal) close(socket, 'connections', 'too many connections');
+      });
+    },
+    stop() {
+      connections.stop();
     },
   };
 }

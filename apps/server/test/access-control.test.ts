@@ -76,6 +76,19 @@ describe('the router walk', () => {
       }
     }
   });
+
+  it('binds apiKeys.create/list/revoke/roll to apikeys.manage', () => {
+    const apiKeyProcedures = listProcedures().filter((p) => p.path.startsWith('apiKeys.'));
+    expect(apiKeyProcedures.map((p) => `${p.path}:${p.type}`).sort()).toEqual([
+      'apiKeys.create:mutation',
+      'apiKeys.list:query',
+      'apiKeys.revoke:mutation',
+      'apiKeys.roll:mutation',
+    ]);
+    for (const p of apiKeyProcedures) expect(metaPermission(p.meta), p.path).toBe('apikeys.manage');
+    // Who holds it: admin and trader, never viewer.
+    expect(ROLES.filter((r) => roleHasPermission(r, 'apikeys.manage'))).toEqual(['admin', 'trader']);
+  });
 });
 
 describe('access over HTTP and WebSocket', () => {

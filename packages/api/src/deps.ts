@@ -26,7 +26,11 @@ export interface ApiDeps {
   logger: Logger;
   rateLimits: RateLimitDeps;
   /** Buffers API keys' last-use times; written in the background, not per call. */
-  apiKeyUsage: { touch(apiKeyId: string, at: Date): void };
+  apiKeyUsage: {
+    touch(apiKeyId: string, at: Date): void;
+    /** Writes what is buffered now (it also runs on a timer and at shutdown). */
+    flush(): Promise<void>;
+  };
 }
 
 export interface RateLimitDeps {

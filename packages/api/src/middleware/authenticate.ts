@@ -1,5 +1,6 @@
 import type { Context } from '../context.ts';
 import { appError } from '../errors.ts';
+import { enforceLimit } from './rate-limit.ts';
 import { API_KEY_FAILURE_MESSAGES, verifyApiKey } from '../services/api-keys.ts';
 import { apiKeyPrincipalFor, principalFor, type Principal } from '../services/principal.ts';
 import { findLiveSession, touchSession } from '../services/sessions.ts';
@@ -31,6 +32,8 @@ async function resolveApiKeyPrincipal(ctx: Context, raw: string): Promise<Princi
   const { deps } = ctx;
   const check = await verifyApiKey(deps, raw);
   if (!check.ok) {
+    // Before the audit row: once the IP is over its budget, guesses are neither tried nor logged one by one.
+    await chargeFailedAttempt(ctx);
     await deps.audit.record({
       action: 'apikey.auth_failed',
       outcome: 'denied',
@@ -50,9 +53,21 @@ export async function resolvePrincipal(ctx: Context): Promise<Principal | null> 
   return resolveSessionPrincipal(ctx);
 }
 
+/**
+ * A call that fails to authenticate is an anonymous call: it spends its IP's `api` budget (429 once
+ * that is gone), so tokens and keys cannot be guessed at an unlimited rate.
+ */
+async function chargeFailedAttempt(ctx: Context): Promise<void> {
+  const key = `ip:${ctx.origin.ip ?? 'unknown'}`;
+  await enforceLimit(ctx, { type: 'anonymous', id: null, key }, 'api', ctx.deps.rateLimits.policies.api, key);
+}
+
 export const authenticate = t.middleware(async ({ ctx, next }) => {
   const principal = await resolvePrincipal(ctx);
-  if (!principal) throw appError('UNAUTHORIZED', 'Sign in to continue', { reason: 'UNAUTHENTICATED' });
+  if (!principal) {
+    await chargeFailedAttempt(ctx);
+    throw appError('UNAUTHORIZED', 'Sign in to continue', { reason: 'UNAUTHENTICATED' });
+  }
   return next({ ctx: { principal } });
 });
 

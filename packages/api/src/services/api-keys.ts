@@ -159,7 +159,8 @@ export async function revokeApiKey(deps: ApiDeps, id: string, actor: Actor): Pro
   const now = deps.clock.now();
   const [row] = await deps.db
     .update(apiKeys)
-    .set({ revokedAt: key.revokedAt ?? now, previousSecretHash: null, previousExpiresAt: null })
+    // The previous hash stays, so a grace-period secret is also refused as REVOKED, not unknown.
+    .set({ revokedAt: key.revokedAt ?? now })
     .where(eq(apiKeys.id, id))
     .returning();
   await deps.audit.record({
@@ -188,8 +189,10 @@ export async function rollApiKey(
     .update(apiKeys)
     .set({
       secretHash: hashSecret(secret).toString('hex'),
-      previousSecretHash: input.graceSeconds > 0 ? key.secretHash : null,
-      previousExpiresAt: input.graceSeconds > 0 ? new Date(now.getTime() + input.graceSeconds * 1000) : null,
+      // Kept even without a grace period (it then ends now), so the old secret is refused as
+      // ROLLED, not as an unknown key.
+      previousSecretHash: key.secretHash,
+      previousExpiresAt: new Date(now.getTime() + input.graceSeconds * 1000),
       rolledAt: now,
     })
     .where(eq(apiKeys.id, key.id))

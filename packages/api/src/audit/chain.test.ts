@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, createChainCursor, GENESIS_HASH, verifyChain, type ChainedContent, type ChainedRow } from './chain.ts';
+
+function content(i: number): ChainedContent {
+  return {
+    at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+    actorType: 'user',
+    actorId: `u${i}`,
+    action: 'auth.login',
+    outcome: 'success',
+    severity: 'LOW',
+    resourceType: null,
+    resourceId: null,
+    ip: '127.0.0.1',
+    userAgent: null,
+    requestId: `r${i}`,
+    details: { n: i, nested: { b: 1, a: [1, 2] } },
+  };
+}
+
+function chain(n: number): ChainedRow[] {
+  const cursor = createChainCursor('writer-a');
+  return Array.from({ length: n }, (_, i) => cursor.next(content(i)));
+}
+
+describe('audit hash chain', () => {
+  it('hashes content independently of key order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: null } })).toBe('{"a":{"c":null,"d":[1,{"x":1,"y":2}]},"b":1}');
+  });
+
+  it('verifies an untouched chain', () => {
+    const rows = chain(5);
+    expect(rows[0]?.prevHash).toBe(GENESIS_HASH);
+    expect(rows[1]?.prevHash).toBe(rows[0]?.hash);
+    expect(verifyChain(rows)).toBeNull();
+  });
+
+  it('finds a changed row', () => {
+    const rows = chain(5);
+    rows[2] = { ...rows[2]!, outcome: 'failure' };
+    expect(verifyChain(rows)).toEqual({ kind: 'changed', chainId: 'writer-a', seq: 3 });
+  });
+
+  it('finds a changed nested detail', () => {
+    const rows = chain(3);
+    rows[1] = { ...rows[1]!, details: { n: 1, nested: { b: 2, a: [1, 2] } } };
+    expect(verifyChain(rows)).toEqual({ kind: 'changed', chainId: 'writer-a', seq: 2 });
+  });
+
+  it('finds a deleted row', () => {
+    const rows = chain(5);
+    rows.splice(1, 1);
+    expect(verifyChain(rows)).toEqual({ kind: 'missing', chainId: 'writer-a', expectedSeq: 2, foundSeq: 3 });
+  });
+
+  it('finds reordered rows', () => {
+    const rows = chain(4);
+    [rows[1], rows[2]] = [rows[2]!, rows[1]!];
+    expect(verifyChain(rows)).toMatchObject({ kind: 'missing', expectedSeq: 2, foundSeq: 3 });
+  });
+
+  it('finds a row re-hashed to hide a change but not relinked', () => {
+    const rows = chain(4);
+    const forged = createChainCursor('writer-a', { seq: 1, hash: 'f'.repeat(64) }).next({ ...content(1), outcome: 'failure' });
+    rows[1] = forged;
+    expect(verifyChain(rows)).toEqual({ kind: 'relinked', chainId: 'writer-a', seq: 2 });
+  });
+
+  it('verifies what remains after a retention cut from its anchor', () => {
+    const rows = chain(6);
+    const cut = rows[2]!;
+    const rest = rows.slice(3);
+    expect(verifyChain(rest)).not.toBeNull();
+    expect(verifyChain(rest, { seq: cut.seq, hash: cut.hash })).toBeNull();
+  });
+});
