@@ -84,7 +84,7 @@ describe('with the shipped policies', () => {
     const data = expectRateLimited(refused, 'login', 5);
     expect(data.retryAfterMs).toBeGreaterThan(15 * MINUTE - 60_000);
     expect(data.retryAfterMs).toBeLessThanOrEqual(15 * MINUTE);
-    expect(refused.headers.get('ratelimit-policy')).toBe('"login";q=5;w=900');
+    expect(refused.headers.get('ratelimit-policy')).toBe('"api";q=1000;w=900, "login";q=5;w=900');
     // Upper/lower case of the email is the same budget.
     const upper = await rawCall(server, 'auth.login', 'mutation', {
       input: { email: user.email.toUpperCase(), password: user.password },
@@ -121,8 +121,8 @@ describe('with the shipped policies', () => {
     for (let i = 1; i <= 3; i += 1) {
       const ok = await rawCall(server, 'apiKeys.list', 'query', { headers });
       expect(ok.status, `call ${i}`).toBe(200);
-      expect(ok.headers.get('ratelimit-policy')).toBe('"apikey";q=3;w=60');
-      expect(parseRateLimit(ok.headers.get('ratelimit'))).toMatchObject({ policy: 'apikey', r: 3 - i });
+      expect(ok.headers.get('ratelimit-policy')).toBe('"api";q=1000;w=900, "apikey";q=3;w=60');
+      expect(parseRateLimit(ok.headers.get('ratelimit'), 'apikey')).toMatchObject({ policy: 'apikey', r: 3 - i });
     }
     const refused = await rawCall(server, 'apiKeys.list', 'query', { headers });
     const data = expectRateLimited(refused, 'apikey', 3);

@@ -41,14 +41,23 @@ export function statuses(results: RawResult[]): Record<number, number> {
   return out;
 }
 
+// A header lists every budget the request spent, e.g. `"api";r=999;t=900, "apikey";r=2;t=60`:
+// pick the named policy, or the last one listed (the one that refused, on a 429).
+function entry(header: string | null, policy?: string): string | null {
+  const entries = header ? header.split(/,\s*/) : [];
+  return (policy ? entries.find((e) => e.startsWith(`"${policy}";`)) : entries.at(-1)) ?? null;
+}
+
 /** `"api";r=999;t=900` → { policy: 'api', r: 999, t: 900 }. */
-export function parseRateLimit(header: string | null): { policy: string; r: number; t: number } | null {
-  const m = header ? /^"([^"]+)";r=(\d+);t=(\d+)$/.exec(header) : null;
+export function parseRateLimit(header: string | null, policy?: string): { policy: string; r: number; t: number } | null {
+  const e = entry(header, policy);
+  const m = e ? /^"([^"]+)";r=(\d+);t=(\d+)$/.exec(e) : null;
   return m ? { policy: m[1] as string, r: Number(m[2]), t: Number(m[3]) } : null;
 }
 
 /** `"api";q=1000;w=900` → { policy: 'api', q: 1000, w: 900 }. */
-export function parseRateLimitPolicy(header: string | null): { policy: string; q: number; w: number } | null {
-  const m = header ? /^"([^"]+)";q=(\d+);w=(\d+)$/.exec(header) : null;
+export function parseRateLimitPolicy(header: string | null, policy?: string): { policy: string; q: number; w: number } | null {
+  const e = entry(header, policy);
+  const m = e ? /^"([^"]+)";q=(\d+);w=(\d+)$/.exec(e) : null;
   return m ? { policy: m[1] as string, q: Number(m[2]), w: Number(m[3]) } : null;
 }

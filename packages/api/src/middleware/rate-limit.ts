@@ -17,6 +17,9 @@ function callerOf(ctx: Context & { principal?: Principal }): Caller {
   return p.kind === 'apikey' ? { type: 'apikey', id: p.apiKeyId, key: principalKey(p) } : { type: 'user', id: p.userId, key: principalKey(p) };
 }
 
+// Keyed by the request's origin object, which every call of one HTTP batch shares.
+const policiesByRequest = new WeakMap<object, Map<string, { policy: string; state: string }>>();
+
 /**
  * Takes a point from one policy for the caller; on refusal answers 429 with Retry-After and the
  * limit, remaining and reset in the error data, and audits the denial (coalesced).
@@ -25,9 +28,12 @@ export async function enforceLimit(ctx: Context, caller: Caller, name: string, p
   const { rateLimits } = ctx.deps;
   const factor = await rateLimits.limitFactor(ctx.origin.ip);
   const decision = await rateLimits.limiter.consume(name, policy, key, factor);
-  const headers = rateLimitHeaders(decision, policy.durationSeconds);
-  ctx.setHeader('RateLimit-Policy', headers.policy);
-  ctx.setHeader('RateLimit', headers.state);
+  // One request can spend several budgets (api, the key's own, login): the headers list them all.
+  const seen = policiesByRequest.get(ctx.origin) ?? new Map<string, { policy: string; state: string }>();
+  policiesByRequest.set(ctx.origin, seen);
+  seen.set(name, rateLimitHeaders(decision, policy.durationSeconds));
+  ctx.setHeader('RateLimit-Policy', [...seen.values()].map((h) => h.policy).join(', '));
+  ctx.setHeader('RateLimit', [...seen.values()].map((h) => h.state).join(', '));
   if (!decision.allowed) {
     const retryAfterSeconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
     ctx.setHeader('Retry-After', String(retryAfterSeconds));
