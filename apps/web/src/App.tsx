@@ -16,6 +16,8 @@ import { queryClient, trpc, trpcClient } from './trpc.ts';
 // they load only when needed.
 const ChangePasswordPage = lazy(() => import('./pages/ChangePasswordPage.tsx'));
 const UsersPage = lazy(() => import('./pages/UsersPage.tsx'));
+// Validates with the server's schema module too.
+const ApiKeysPage = lazy(() => import('./pages/ApiKeysPage.tsx'));
 
 export function App() {
   return (
@@ -88,6 +90,16 @@ function AppRoutes() {
             <RequirePermission permission="users.manage">
               <Suspense fallback={<Loading label="Loading users…" />}>
                 <UsersPage />
+              </Suspense>
+            </RequirePermission>
+          }
+        />
+        <Route
+          path="api-keys"
+          element={
+            <RequirePermission permission="apikeys.manage">
+              <Suspense fallback={<Loading label="Loading API keys…" />}>
+                <ApiKeysPage />
               </Suspense>
             </RequirePermission>
           }

@@ -88,7 +88,7 @@ export function createContextFactory(deps: ApiDeps, opts: ContextFactoryOptions)
     }
 
     const presented = info.connectionParams?.accessToken;
-    const apiKey = info.connectionParams?.apiKey ?? null;
+    const apiKey = info.connectionParams?.apiKey?.slice(0, 256) ?? null;
     const claims = typeof presented === 'string' ? await deps.tokens.verifyAccessToken(presented, deps.clock.now()) : null;
     if (claims) {
       opts.onWebSocketAuthenticated?.(res, { principalKey: `u:${claims.userId}`, sessionId: claims.sessionId });

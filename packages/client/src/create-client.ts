@@ -39,9 +39,13 @@ export interface AccessTokenOptions extends CommonOptions {
 
 export type TapeVisionClientOptions = ApiKeyOptions | AccessTokenOptions;
 
-/** A fully typed client: `client.users.list.query()`, `client.sessions.onEvent.subscribe(…)`. */
+/**
+ * A fully typed client: `tv.apiKeys.list.query()`, `tv.apiKeys.create.mutate({ … })`,
+ * `tv.sessions.onEvent.subscribe(undefined, { onData, onError })`. Procedure names, inputs and
+ * outputs are checked at compile time against the server's router.
+ */
 export type TapeVisionClient = TRPCClient<AppRouter> & {
-  /** Closes the WebSocket (if one was opened). */
+  /** Closes the WebSocket (if one was opened). Call it before a script exits. */
   close(): Promise<void>;
 };
 
@@ -63,12 +67,22 @@ function rateLimitLink(): TRPCLink<AppRouter> {
 
 /**
  * Creates a typed Tape Vision client: queries and mutations go over HTTP (batched), subscriptions
- * over one lazily opened WebSocket. Queries (never mutations) are retried with backoff after
- * network errors; a rate-limited call rejects with {@link RateLimitedError}.
+ * over one WebSocket, opened when the first subscription starts and closed when the last ends.
+ *
+ * - Credentials: `apiKey` is sent as the `x-api-key` header (and as `connectionParams.apiKey` on
+ *   the WebSocket); `getAccessToken` as `Authorization: Bearer …` (and `connectionParams.accessToken`).
+ * - Retries: queries (never mutations, which may have taken effect) are retried with backoff
+ *   (400 ms, 800 ms, 1.6 s…) after network errors, `maxQueryRetries` times. Answers from the
+ *   server, errors included, are never retried.
+ * - Errors: every call rejects with a {@link TapeVisionError}: `err.data.code` is the tRPC code,
+ *   `err.data.reason` why, `err.message` the server's words. A bad, revoked or expired key is
+ *   `UNAUTHORIZED` (reason `API_KEY_REVOKED`, …); a missing permission `FORBIDDEN`. A rate-limited
+ *   call rejects with {@link RateLimitedError}, which carries `retryAfterMs`.
  *
  * @example
  * const tv = createTapeVisionClient({ url: 'http://localhost:3000', apiKey: process.env.TAPEVISION_API_KEY! });
  * const keys = await tv.apiKeys.list.query();
+ * await tv.close();
  */
 export function createTapeVisionClient(options: TapeVisionClientOptions): TapeVisionClient {
   const base = options.url.replace(/\/+$/, '');
@@ -99,7 +113,9 @@ export function createTapeVisionClient(options: TapeVisionClientOptions): TapeVi
     links: [
       rateLimitLink(),
       retryLink({
-        retry: ({ op, error, attempts }) => op.type === 'query' && attempts <= maxRetries && isNetworkError(error),
+        // A cancelled query (its signal aborted) also looks like a network error: leave it be.
+        retry: ({ op, error, attempts }) =>
+          op.type === 'query' && attempts <= maxRetries && !op.signal?.aborted && isNetworkError(error),
         retryDelayMs: (attempt) => Math.min(200 * 2 ** attempt, 5_000),
       }),
       splitLink({
@@ -117,9 +133,12 @@ export function createTapeVisionClient(options: TapeVisionClientOptions): TapeVi
       }),
     ],
   });
-  return Object.assign(client, {
-    async close() {
-      await wsClient?.close();
-    },
-  });
+  const close = async (): Promise<void> => {
+    await wsClient?.close();
+  };
+  // The tRPC client is a proxy that turns every property into a procedure path, so a property
+  // assigned to it is never read back: answer `close` in a proxy of our own.
+  return new Proxy(client, {
+    get: (target, prop, receiver) => (prop === 'close' ? close : Reflect.get(target, prop, receiver)),
+  }) as TapeVisionClient;
 }

@@ -1,7 +1,11 @@
 import { TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '@tapevision/api';
 
-/** Any error a Tape Vision call can reject with; `data.code` is the tRPC code (e.g. 'FORBIDDEN'). */
+/**
+ * Any error a Tape Vision call can reject with. `data.code` is the tRPC code ('UNAUTHORIZED',
+ * 'FORBIDDEN', 'BAD_REQUEST', …), `data.reason` says why (e.g. 'API_KEY_REVOKED') and `message`
+ * says it in words. `data` is undefined when the server was never reached.
+ */
 export type TapeVisionError = TRPCClientError<AppRouter>;
 
 /**
@@ -11,7 +15,7 @@ export type TapeVisionError = TRPCClientError<AppRouter>;
 export class RateLimitedError extends TRPCClientError<AppRouter> {
   /** Milliseconds to wait before the limit lets this caller through again. */
   readonly retryAfterMs: number;
-  /** The limit that refused the call, e.g. 'api' or 'trading.execute'. */
+  /** The limit that refused the call, e.g. 'api', 'apikey' or 'trading.execute'. */
   readonly policy: string | null;
 
   constructor(original: TRPCClientError<AppRouter>) {
@@ -20,11 +24,19 @@ export class RateLimitedError extends TRPCClientError<AppRouter> {
       result: original.shape ? { error: original.shape } : undefined,
       meta: original.meta,
     });
+    // TRPCClientError's constructor pins the prototype to its own; put ours back, or
+    // `instanceof RateLimitedError` would be false.
+    Object.setPrototypeOf(this, new.target.prototype);
     this.name = 'RateLimitedError';
     const data = original.data as { retryAfterMs?: unknown; policy?: unknown } | undefined;
     this.retryAfterMs = typeof data?.retryAfterMs === 'number' ? data.retryAfterMs : 1000;
     this.policy = typeof data?.policy === 'string' ? data.policy : null;
   }
+}
+
+/** True for an error from a Tape Vision call; narrows to {@link TapeVisionError}, so `err.data?.reason` is typed. */
+export function isTapeVisionError(err: unknown): err is TapeVisionError {
+  return err instanceof TRPCClientError;
 }
 
 /** True for a call refused by a rate limit; narrows to {@link RateLimitedError}. */

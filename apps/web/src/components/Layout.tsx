@@ -16,6 +16,7 @@ const NAV: NavItem[] = [
   { to: '/', label: 'Home', permission: null },
   { to: '/sessions', label: 'My sessions', permission: 'account.self' },
   { to: '/users', label: 'Users', permission: 'users.manage' },
+  { to: '/api-keys', label: 'API keys', permission: 'apikeys.manage' },
 ];
 
 export function Layout() {

@@ -13,7 +13,7 @@ export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
   'logs.view': 'Read system logs',
   'metrics.view': 'See performance metrics',
   'alerts.view': 'See alerts',
-  'apikeys.manage': 'Manage exchange API keys',
+  'apikeys.manage': 'Create, roll and revoke API keys for services',
   'bots.read': 'See trading bots',
   'bots.write': 'Create and change trading bots',
   'bots.delete': 'Delete trading bots',

@@ -2,9 +2,11 @@ import { apiKeyIdInput, createApiKeyInput, rollApiKeyInput } from '../schemas/ap
 import { createApiKey, listApiKeys, revokeApiKey, rollApiKey, type ApiKeyActor } from '../services/api-keys.ts';
 import type { Principal } from '../services/principal.ts';
 import type { RequestOrigin } from '../audit/recorder.ts';
-import { permissionProcedure, router } from '../trpc.ts';
+import { permissionProcedure, router, sessionProcedure } from '../trpc.ts';
 
 const manage = permissionProcedure('apikeys.manage');
+// Minting and rolling need a person: a leaked key must not be able to outlive its revocation.
+const manageSignedIn = sessionProcedure('apikeys.manage');
 
 function actorOf(ctx: { principal: Principal; origin: RequestOrigin }): ApiKeyActor {
   return {
@@ -17,7 +19,7 @@ function actorOf(ctx: { principal: Principal; origin: RequestOrigin }): ApiKeyAc
 
 export const apiKeysRouter = router({
   /** Returns the key once; only its SHA-256 hash is stored. */
-  create: manage.input(createApiKeyInput).mutation(({ ctx, input }) =>
+  create: manageSignedIn.input(createApiKeyInput).mutation(({ ctx, input }) =>
     createApiKey(
       ctx.deps,
       {
@@ -34,7 +36,7 @@ export const apiKeysRouter = router({
 
   revoke: manage.input(apiKeyIdInput).mutation(({ ctx, input }) => revokeApiKey(ctx.deps, input.id, actorOf(ctx))),
 
-  roll: manage.input(rollApiKeyInput).mutation(({ ctx, input }) =>
+  roll: manageSignedIn.input(rollApiKeyInput).mutation(({ ctx, input }) =>
     rollApiKey(ctx.deps, { id: input.id, graceSeconds: input.graceSeconds ?? 0 }, actorOf(ctx)),
   ),
 });
