@@ -130,7 +130,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
 
   const server = http.createServer((req, res) => {
     securityHeaders(req, res, () => {
-      const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+      const pathname = pathnameOf(req.url);
+      if (pathname === null) return json(res, 400, { status: 'bad request' });
       if (pathname === '/healthz') return json(res, 200, { status: 'ok' });
       if (pathname === '/readyz') {
         void checkReadiness(database.db, expectedMigrations).then((ready) =>
@@ -162,7 +163,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     onWsConnection(socket, req);
   });
   server.on('upgrade', (req, socket, head) => {
-    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const pathname = pathnameOf(req.url);
     if (pathname !== '/trpc' && pathname !== '/trpc/') {
       socket.destroy();
       return;
@@ -204,6 +205,16 @@ export async function createApp(opts: AppOptions): Promise<App> {
       }),
     close,
   };
+}
+
+// Node's parser lets through request targets that WHATWG URL rejects ("http://["): a throw here
+// would escape the listener and end the process, so a bad target is just a 400.
+function pathnameOf(url: string | undefined): string | null {
+  try {
+    return new URL(url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return null;
+  }
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown) {

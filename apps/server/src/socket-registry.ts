@@ -34,6 +34,8 @@ export function createSocketRegistry(opts: {
   }
 
   function register(socket: WebSocket, sessionId: string) {
+    // A socket that closed while its token was being checked would never leave the map.
+    if (socket.readyState !== socket.OPEN) return;
     let set = bySession.get(sessionId);
     if (!set) bySession.set(sessionId, (set = new Set()));
     set.add(socket);

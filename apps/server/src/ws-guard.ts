@@ -58,10 +58,12 @@ export function createWsGuard(opts: {
   const violations = new RateLimiterMemory({ points: limits.maxViolationsPerMinute, duration: 60, keyPrefix: 'ws-abuse' });
   const sockets = new WeakMap<WebSocket, GuardedSocket>();
   const connections = opts.connections ?? createMemoryConnectionCounter();
+  const rawSend = new WeakMap<WebSocket, (data: string) => void>();
 
   function reply(socket: WebSocket, id: unknown, code: number, message: string, data: Record<string, unknown>) {
     if (socket.readyState !== socket.OPEN || (typeof id !== 'string' && typeof id !== 'number')) return;
-    socket.send(JSON.stringify({ id, error: { code, message, data } }));
+    // The guard's own refusals bypass the outgoing hook: they must not free a subscription's slot.
+    (rawSend.get(socket) ?? socket.send.bind(socket))(JSON.stringify({ id, error: { code, message, data } }));
   }
 
   function close(socket: WebSocket, kind: Violation, reason: string) {
@@ -116,6 +118,15 @@ export function createWsGuard(opts: {
     for (const m of msgs) {
       if (m.method === 'subscription.stop' && (typeof m.id === 'string' || typeof m.id === 'number')) state.subscriptions.delete(m.id);
     }
+    // An id already held by a live subscription may not be reused: its error reply would free the slot.
+    const reused = msgs.filter((m) => m.method !== 'subscription.stop' && (typeof m.id === 'string' || typeof m.id === 'number') && state.subscriptions.has(m.id));
+    if (reused.length) {
+      for (const m of reused) {
+        reply(socket, m.id, FORBIDDEN, 'This id belongs to an open subscription', { code: 'FORBIDDEN', httpStatus: 403, reason: 'WS_ID_IN_USE' });
+      }
+      await strike(socket, state, 'subscriptions');
+      return false;
+    }
     const opening = msgs.filter((m) => m.method === 'subscription' && (typeof m.id === 'string' || typeof m.id === 'number'));
     if (opening.length && state.subscriptions.size + opening.length > limits.maxSubscriptions) {
       for (const m of opening) {
@@ -161,6 +172,7 @@ export function createWsGuard(opts: {
 
       // Outgoing "stopped" and error replies end a subscription: free its slot.
       const send = socket.send.bind(socket);
+      rawSend.set(socket, send as (data: string) => void);
       socket.send = ((data: unknown, ...rest: unknown[]) => {
         if (typeof data === 'string' && state.subscriptions.size > 0) {
           try {
@@ -184,10 +196,13 @@ export function createWsGuard(opts: {
     /** The connection proved who it is; enforces the per-principal connection cap. */
     authenticated(socket: WebSocket, principal: string) {
       const state = sockets.get(socket);
-      if (!state || state.principal) return;
+      // Authentication finishes after an await: a socket that closed meanwhile must not be counted,
+      // since its close handler has already run and would never uncount it.
+      if (!state || state.principal || socket.readyState !== socket.OPEN) return;
       state.principal = principal;
       if (state.authTimer) clearTimeout(state.authTimer);
       void connections.add(principal, state.id).then((open) => {
+        if (socket.readyState !== socket.OPEN) return void connections.remove(principal, state.id);
         if (open > limits.maxConnectionsPerPrincipal) close(socket, 'connections', 'too many connections');
       });
     },

@@ -135,8 +135,9 @@ function safeParseCookies(header: string): Record<string, string> {
 export function clientIp(req: IncomingMessage, trustProxy: boolean): string {
   if (trustProxy) {
     const forwarded = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-    if (first) return first;
+    // The rightmost entry is the one our proxy appended; everything left of it the client wrote.
+    const nearest = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded)?.split(',').at(-1)?.trim();
+    if (nearest) return nearest;
   }
   const raw = req.socket.remoteAddress ?? 'unknown';
   return raw.startsWith('::ffff:') ? raw.slice(7) : raw;

@@ -40,10 +40,14 @@ function walk(value: unknown, depth: number, seen: WeakSet<object>): unknown {
   }
   if (value instanceof Error) {
     // Keep what an operator needs to diagnose a failure (stack, code, the cause chain), filtered too.
-    const message = walk(value.message, depth + 1, seen);
+    // Drizzle's query errors append the bound parameters (hashes, tokens): never keep them.
+    const message = walk(value.message.replace(/\nparams: [\s\S]*$/, '\nparams: [REDACTED]'), depth + 1, seen);
     const out: Record<string, unknown> = { name: value.name, message };
     // The stack repeats the message: a redacted message is redacted there too.
-    if (value.stack) out.stack = walk(value.message ? value.stack.split(value.message).join(String(message)) : value.stack, depth + 1, seen);
+    if (value.stack) {
+      const stack = value.message ? value.stack.split(value.message).join(String(message)) : value.stack;
+      out.stack = walk(stack.replace(/\nparams: [^\n]*/g, '\nparams: [REDACTED]'), depth + 1, seen);
+    }
     const code = (value as { code?: unknown }).code;
     if (typeof code === 'string' || typeof code === 'number') out.code = code;
     if (value.cause !== undefined) out.cause = walk(value.cause, depth + 1, seen);

@@ -8,19 +8,22 @@ import {
   updateUser,
   userSessions,
 } from '../services/users.ts';
-import { permissionProcedure, router } from '../trpc.ts';
+import { permissionProcedure, router, sessionProcedure } from '../trpc.ts';
 import { toSessionView } from './sessions.ts';
 
 const admin = permissionProcedure('users.manage');
+// Creating users, changing roles and resetting passwords mint or widen credentials: a person only,
+// so a leaked key cannot make itself an account that outlives its revocation.
+const adminSignedIn = sessionProcedure('users.manage');
 
 export const usersRouter = router({
   list: admin.input(listUsersInput).query(({ ctx, input }) => listUsers(ctx.deps, input ?? { limit: 100 })),
 
-  create: admin.input(createUserInput).mutation(({ ctx, input }) =>
+  create: adminSignedIn.input(createUserInput).mutation(({ ctx, input }) =>
     createUser(ctx.deps, input, { userId: ctx.principal.userId, origin: ctx.origin }),
   ),
 
-  update: admin.input(updateUserInput).mutation(({ ctx, input }) =>
+  update: adminSignedIn.input(updateUserInput).mutation(({ ctx, input }) =>
     updateUser(ctx.deps, input, { userId: ctx.principal.userId, origin: ctx.origin }),
   ),
 
@@ -28,7 +31,7 @@ export const usersRouter = router({
     unlockUser(ctx.deps, input.id, { userId: ctx.principal.userId, origin: ctx.origin }),
   ),
 
-  resetPassword: admin.input(userIdInput).mutation(({ ctx, input }) =>
+  resetPassword: adminSignedIn.input(userIdInput).mutation(({ ctx, input }) =>
     resetPassword(ctx.deps, input.id, { userId: ctx.principal.userId, origin: ctx.origin }),
   ),
 

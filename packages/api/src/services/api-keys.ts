@@ -181,6 +181,10 @@ export async function rollApiKey(
   actor: Actor,
 ): Promise<{ key: string; apiKey: ApiKeyView }> {
   const key = await ownedKey(deps, input.id, actor);
+  // Rolling hands out a working secret: an admin may revoke anyone's key, but not take one over.
+  if (key.userId !== actor.userId) {
+    throw appError('FORBIDDEN', "Only a key's owner can roll it; revoke it instead", { reason: 'NOT_KEY_OWNER' });
+  }
   const now = deps.clock.now();
   if (key.revokedAt) throw appError('PRECONDITION_FAILED', 'A revoked key cannot be rolled', { reason: 'API_KEY_REVOKED' });
   if (key.expiresAt && key.expiresAt <= now) throw appError('PRECONDITION_FAILED', 'An expired key cannot be rolled', { reason: 'API_KEY_EXPIRED' });

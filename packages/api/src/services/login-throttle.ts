@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import { loginIpThrottles, users } from '@tapevision/db';
 import type { ApiDeps } from '../deps.ts';
 
@@ -77,9 +77,16 @@ export async function recordAccountFailure(deps: Deps, userId: string): Promise<
   });
 }
 
-export async function clearAccountFailures(deps: Pick<ApiDeps, 'db'>, userId: string, now: Date): Promise<void> {
-  await deps.db
+/**
+ * Records a successful sign-in and clears the failure count, unless the account was locked while
+ * this attempt's password was being checked (parallel guesses): then it returns false and the
+ * attempt counts as one made against a locked account.
+ */
+export async function clearAccountFailures(deps: Pick<ApiDeps, 'db'>, userId: string, now: Date): Promise<boolean> {
+  const rows = await deps.db
     .update(users)
     .set({ failedLoginCount: 0, failedLoginWindowStart: null, lockedUntil: null, lastLoginAt: now })
-    .where(eq(users.id, userId));
+    .where(and(eq(users.id, userId), or(isNull(users.lockedUntil), lte(users.lockedUntil, now))))
+    .returning({ id: users.id });
+  return rows.length > 0;
 }

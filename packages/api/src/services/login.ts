@@ -77,7 +77,7 @@ export async function login(
   if (user.lockedUntil && user.lockedUntil > now) return fail(deps, { ip, origin, email, user, reason: 'locked' });
   if (!passwordOk) return fail(deps, { ip, origin, email, user, reason: 'bad_password' });
 
-  await clearAccountFailures(deps, user.id, now);
+  if (!(await clearAccountFailures(deps, user.id, now))) return fail(deps, { ip, origin, email, user, reason: 'locked' });
   const { session, refreshToken, evicted } = await createSession(deps, {
     userId: user.id,
     ip: origin.ip,
