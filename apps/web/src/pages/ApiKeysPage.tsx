@@ -90,6 +90,7 @@ export default function ApiKeysPage() {
                     key={key.id}
                     apiKey={key}
                     showOwner={seesAll}
+                    canRoll={key.ownerId === me.data?.user.id}
                     columns={columns}
                     rolling={rollingId === key.id}
                     onToggleRoll={() => setRollingId((id) => (id === key.id ? null : key.id))}
@@ -135,6 +136,7 @@ function ApiKeyRows({
   rolling,
   onToggleRoll,
   onRolled,
+  canRoll,
   onMessage,
 }: {
   apiKey: ApiKeyView;
@@ -143,6 +145,8 @@ function ApiKeyRows({
   rolling: boolean;
   onToggleRoll: () => void;
   onRolled: (newKey: string) => void;
+  /** Only a key's owner can roll it; an admin may revoke anyone's key but not take it over. */
+  canRoll: boolean;
   onMessage: (message: Message) => void;
 }) {
   const utils = trpc.useUtils();
@@ -182,6 +186,7 @@ function ApiKeyRows({
         <td className="cell-actions">
           {active && (
             <span className="button-row api-key-actions">
+              {canRoll && (
               <button
                 type="button"
                 className="btn btn-secondary btn-small"
@@ -192,6 +197,7 @@ function ApiKeyRows({
               >
                 {rolling ? 'Cancel' : 'Roll'}
               </button>
+              )}
               <ConfirmButton
                 question={`Revoke ${apiKey.name}? Services using it stop at once.`}
                 confirmLabel="Yes, revoke"
