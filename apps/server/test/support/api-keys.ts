@@ -4,11 +4,8 @@
  * for "the secret is stored nowhere" scans.
  */
 import { createHash } from 'node:crypto';
-import { createTRPCClient, createWSClient, httpBatchLink, httpLink, wsLink } from '@trpc/client';
-import type { AppRouter } from '@tapevision/api';
 import { apiKeys, schema, type ApiKey } from '@tapevision/db';
-import WebSocket from 'ws';
-import type { ApiClient, WsTestClient } from './clients.ts';
+import { httpClient, wsClient, type ApiClient, type WsTestClient } from './clients.ts';
 import type { TestServer } from './server.ts';
 
 /** tvk_<10 lower-case alphanumerics>_<43 base64url characters>. */
@@ -26,31 +23,12 @@ export function sha256Hex(value: string): string {
 
 /** A tRPC client over HTTP that presents `key` in the x-api-key header (and nothing else). */
 export function keyClient(server: Pick<TestServer, 'trpcUrl'>, key: string, opts: { batch?: boolean; headers?: Record<string, string> } = {}): ApiClient {
-  const link = opts.batch === false ? httpLink : httpBatchLink;
-  return createTRPCClient<AppRouter>({
-    links: [link({ url: server.trpcUrl, headers: () => ({ 'x-api-key': key, ...opts.headers }) })],
-  });
+  return httpClient(server, { ...opts, headers: { 'x-api-key': key, ...opts.headers } });
 }
 
 /** A tRPC client over WebSocket that presents `key` as connectionParams.apiKey. */
 export function keyWsClient(server: Pick<TestServer, 'wsUrl'>, key: string): WsTestClient {
-  const closes: { code: number; reason: string }[] = [];
-  const client = createWSClient({
-    url: server.wsUrl,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-    connectionParams: () => ({ apiKey: key }),
-    retryDelayMs: () => 60_000,
-    onClose: (cause) => closes.push({ code: cause?.code ?? 0, reason: '' }),
-  });
-  const trpc = createTRPCClient<AppRouter>({ links: [wsLink({ client })] });
-  return {
-    trpc,
-    client,
-    closes,
-    async close() {
-      await client.close();
-    },
-  };
+  return wsClient(server, { connectionParams: { apiKey: key } });
 }
 
 export async function apiKeyRows(server: TestServer): Promise<ApiKey[]> {

@@ -79,12 +79,16 @@ export interface WsTestClient {
   close(): Promise<void>;
 }
 
-export function wsClient(server: Pick<TestServer, 'wsUrl'>, opts: { token?: string | null } = {}): WsTestClient {
+/** A WebSocket client authenticated by an access token, or by any connection params (an API key). */
+export function wsClient(
+  server: Pick<TestServer, 'wsUrl'>,
+  opts: { token?: string | null; connectionParams?: Record<string, string> } = {},
+): WsTestClient {
   const closes: { code: number; reason: string }[] = [];
   const client = createWSClient({
     url: server.wsUrl,
     WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-    connectionParams: () => (opts.token ? { accessToken: opts.token } : {}),
+    connectionParams: () => opts.connectionParams ?? (opts.token ? { accessToken: opts.token } : {}),
     retryDelayMs: () => 60_000,
     onClose: (cause) => closes.push({ code: cause?.code ?? 0, reason: '' }),
   });
