@@ -14,13 +14,22 @@ import {
   createLastUsedTracker,
   createRateLimiter,
   createAuditRecorder,
+  createAuditWriter,
+  createMarketProducer,
+  createMarketTape,
+  importLegacyAuditRows,
+  publishCommittedAudit,
+  startAuditRetention,
   liveSessionIds,
   createContextFactory,
   createPasswordHasher,
   createTokenService,
   systemClock,
   type ApiDeps,
+  type MarketProducer,
+  type AuditRecorder,
   type Clock,
+  type RetentionJob,
 } from '@tapevision/api';
 import { checkReadiness, migrationsFolder, openDatabase, type DatabaseHandle } from '@tapevision/db';
 import type { ServerConfig } from './config.ts';
@@ -36,6 +45,11 @@ export interface AppOptions {
   clock?: Clock;
   /** Tests: run PGlite in memory instead of under DATA_DIR. */
   inMemoryDatabase?: boolean;
+  /**
+   * Benchmarks only: a recorder in place of the audit log, for the unaudited baseline the audited
+   * procedures are measured against. Nothing reads it from the environment.
+   */
+  auditRecorder?: AuditRecorder;
   /** Scales rate limits per client IP (0.5 halves them); the suspicious-IP hook. */
   limitFactor?: (ip: string | null) => number | Promise<number>;
 }
@@ -46,6 +60,10 @@ export interface App {
   sweepSockets(): Promise<void>;
   deps: ApiDeps;
   database: DatabaseHandle;
+  /** The audit retention job (hourly when AUDIT_RETENTION_DAYS > 0); `runNow()` runs it at once. */
+  retention: RetentionJob;
+  /** Produces the tape while this process holds the leader lock; `leading` says whether it does. */
+  marketProducer: MarketProducer;
   /** Starts listening; resolves with the bound port (config.port 0 picks a free one). */
   listen(): Promise<number>;
   /** Graceful stop: no new connections, in-flight calls finish, sockets told to reconnect, database closed. */
@@ -64,12 +82,29 @@ export async function createApp(opts: AppOptions): Promise<App> {
     dataDir: config.databaseUrl || opts.inMemoryDatabase ? undefined : path.join(config.dataDir, 'pglite'),
   });
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : null;
-  const audit = createAuditRecorder(database.db, logger);
+  const clock = opts.clock ?? systemClock;
+  await importLegacyAuditRows(database.db);
+  const audit =
+    opts.auditRecorder ??
+    createAuditRecorder(
+      createAuditWriter({
+        db: database.db,
+        logger,
+        spoolDir: path.join(config.dataDir, 'audit-spool'),
+        batchSize: config.audit.batchSize,
+        flushIntervalMs: config.audit.flushIntervalMs,
+        maxQueue: config.audit.maxQueue,
+        onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
+      }),
+      clock,
+    );
   const apiKeyUsage = createLastUsedTracker({ db: database.db, logger });
+  const market = createMarketTape({ bus: database.bus, capacity: config.market.bufferSize });
+  await market.start();
   const deps: ApiDeps = {
     db: database.db,
     bus: database.bus,
-    clock: opts.clock ?? systemClock,
+    clock,
     config: config.security,
     tokens: createTokenService({
       secret: opts.jwtSecret,
@@ -87,7 +122,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
       limitFactor: opts.limitFactor ?? (() => 1),
     },
     apiKeyUsage,
+    market,
   };
+
+  const retention = startAuditRetention({ db: database.db, audit, clock, logger, retentionDays: config.audit.retentionDays });
 
   const sockets = createSocketRegistry({
     bus: deps.bus,
@@ -96,6 +134,15 @@ export async function createApp(opts: AppOptions): Promise<App> {
     liveSessions: (ids) => liveSessionIds(deps, ids),
   });
   await sockets.start();
+  const marketProducer = createMarketProducer({
+    database,
+    deps,
+    tape: market,
+    seed: config.market.seed,
+    printsPerSecond: config.market.printsPerSecond,
+    retryMs: config.market.leaderRetryMs,
+  });
+  await marketProducer.start();
   const wsGuard = createWsGuard({
     limits: config.wsLimits,
     logger,
@@ -185,8 +232,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
       const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await stopped;
       clearTimeout(force);
+      // Gives up the leader lock (another process takes over) while the bus can still publish.
+      await marketProducer.stop();
+      market.stop();
       await deps.rateLimits.denials.flush();
       await apiKeyUsage.stop();
+      await retention.stop();
+      await audit.close(config.audit.shutdownFlushMs);
       redis?.disconnect();
       await database.close();
     })();
@@ -198,6 +250,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     sweepSockets: sockets.sweep,
     deps,
     database,
+    retention,
+    marketProducer,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -20,6 +20,31 @@ export interface ServerConfig {
   /** Largest HTTP request body and WebSocket message accepted, in bytes. */
   maxBodyBytes: number;
   maxWsMessageBytes: number;
+  audit: AuditConfig;
+  market: MarketConfig;
+}
+
+export interface MarketConfig {
+  /** Seed of the simulator's random walk: same seed, same tape. */
+  seed: number;
+  printsPerSecond: number;
+  /** Prints each process keeps for subscribers that resume with a lastEventId. */
+  bufferSize: number;
+  /** How often a process that does not produce the tape tries to take over. */
+  leaderRetryMs: number;
+}
+
+export interface AuditConfig {
+  /** Flush at this many queued rows... */
+  batchSize: number;
+  /** ...or this long after the first. */
+  flushIntervalMs: number;
+  /** Rows kept in memory while the database is away; more go to DATA_DIR/audit-spool. */
+  maxQueue: number;
+  /** Rows older than this are removed (with an anchor, so the rest still verifies); 0 keeps all. */
+  retentionDays: number;
+  /** How long shutdown waits for the database to take queued rows; the rest stays in the spool. */
+  shutdownFlushMs: number;
 }
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -70,6 +95,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxViolationsPerMinute: int(env, 'WS_MAX_VIOLATIONS_PER_MINUTE', defaultWsLimits.maxViolationsPerMinute),
     },
     maxWsMessageBytes: int(env, 'WS_MAX_MESSAGE_BYTES', 64 * 1024),
+    audit: {
+      batchSize: int(env, 'AUDIT_BATCH_SIZE', 100),
+      flushIntervalMs: int(env, 'AUDIT_FLUSH_MS', 250),
+      maxQueue: int(env, 'AUDIT_MAX_QUEUE', 10_000),
+      retentionDays: int(env, 'AUDIT_RETENTION_DAYS', 0, 0),
+      shutdownFlushMs: int(env, 'AUDIT_SHUTDOWN_FLUSH_MS', 10_000, 0),
+    },
+    market: {
+      seed: int(env, 'MARKET_SEED', 20_240_601, 0),
+      printsPerSecond: int(env, 'MARKET_PRINTS_PER_SECOND', 4),
+      bufferSize: int(env, 'MARKET_BUFFER_SIZE', 5_000),
+      leaderRetryMs: int(env, 'MARKET_LEADER_RETRY_MS', 2_000, 100),
+    },
     security: {
       ...d,
       sessionIdleMs: int(env, 'SESSION_IDLE_MINUTES', d.sessionIdleMs / MINUTE) * MINUTE,

@@ -291,6 +291,7 @@ describe('refusals', () => {
     expect(jar.get('tv_refresh')).toBeUndefined();
     expect(jar.setCookieHeaders.some((l) => /^tv_refresh=;/.test(l) && /Max-Age=0/i.test(l) && /Path=\/trpc/.test(l))).toBe(true);
 
+    await server.app.deps.audit.flush();
     const failures = await server.app.deps.db.query.auditLogs.findMany({
       where: (a, { eq }) => eq(a.action, 'auth.refresh_failed'),
     });

@@ -38,6 +38,7 @@ afterAll(async () => {
 /** Row counts of every table a request could write, plus the users' content. */
 async function snapshot() {
   const db = server.app.deps.db;
+  await server.app.deps.audit.flush();
   const userRows = await db.select().from(users);
   return {
     users: userRows.map((u) => ({ ...u, lastLoginAt: null })).sort((a, b) => a.id.localeCompare(b.id)),

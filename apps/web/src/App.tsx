@@ -18,6 +18,9 @@ const ChangePasswordPage = lazy(() => import('./pages/ChangePasswordPage.tsx'));
 const UsersPage = lazy(() => import('./pages/UsersPage.tsx'));
 // Validates with the server's schema module too.
 const ApiKeysPage = lazy(() => import('./pages/ApiKeysPage.tsx'));
+// Admin-only pages with their own large dependencies (a virtual list; charts): loaded on demand.
+const AuditPage = lazy(() => import('./pages/AuditPage.tsx'));
+const SecurityReportPage = lazy(() => import('./pages/SecurityReportPage.tsx'));
 
 export function App() {
   return (
@@ -100,6 +103,26 @@ function AppRoutes() {
             <RequirePermission permission="apikeys.manage">
               <Suspense fallback={<Loading label="Loading API keys…" />}>
                 <ApiKeysPage />
+              </Suspense>
+            </RequirePermission>
+          }
+        />
+        <Route
+          path="audit"
+          element={
+            <RequirePermission permission="logs.view">
+              <Suspense fallback={<Loading label="Loading the audit log…" />}>
+                <AuditPage />
+              </Suspense>
+            </RequirePermission>
+          }
+        />
+        <Route
+          path="security"
+          element={
+            <RequirePermission permission="logs.view">
+              <Suspense fallback={<Loading label="Loading the security report…" />}>
+                <SecurityReportPage />
               </Suspense>
             </RequirePermission>
           }

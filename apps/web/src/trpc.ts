@@ -1,5 +1,5 @@
 import { QueryClient } from '@tanstack/react-query';
-import { createWSClient, httpBatchLink, splitLink, wsLink, type TRPCWebSocketClient } from '@trpc/client';
+import { createWSClient, httpBatchLink, httpBatchStreamLink, splitLink, wsLink, type TRPCWebSocketClient } from '@trpc/client';
 import { createTRPCReact } from '@trpc/react-query';
 import type { AppRouter } from '@tapevision/api';
 import { authRecoveryLink } from './auth/auth-link.ts';
@@ -47,20 +47,34 @@ export const queryClient = new QueryClient({
   },
 });
 
+/** What every HTTP call carries: the access token, and (same origin) the HttpOnly refresh cookie. */
+const httpOptions = {
+  url: '/trpc',
+  headers: async (): Promise<Record<string, string>> => {
+    const accessToken = await getFreshAccessToken();
+    return accessToken ? { Authorization: `Bearer ${accessToken}` } : {};
+  },
+  // Same origin: the HttpOnly refresh cookie (Path=/trpc) rides along.
+  fetch: (input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, { ...init, credentials: 'include' }),
+};
+
+/**
+ * Procedures whose result is an async iterable, answered chunk by chunk: they need the streaming
+ * link (the plain batch link cannot carry an iterable), and stay out of everyone else's batches
+ * so a long export never holds up a page's other queries.
+ */
+const STREAMED = new Set(['audit.export']);
+
 export const trpcClient = trpc.createClient({
   links: [
     authRecoveryLink(),
     splitLink({
       condition: (op) => op.type === 'subscription',
       true: wsLink({ client: wsClient }),
-      false: httpBatchLink({
-        url: '/trpc',
-        headers: async () => {
-          const accessToken = await getFreshAccessToken();
-          return accessToken ? { Authorization: `Bearer ${accessToken}` } : {};
-        },
-        // Same origin: the HttpOnly refresh cookie (Path=/trpc) rides along.
-        fetch: (input, init) => globalThis.fetch(input, { ...(init as RequestInit), credentials: 'include' }),
+      false: splitLink({
+        condition: (op) => STREAMED.has(op.path),
+        true: httpBatchStreamLink({ ...httpOptions, maxItems: 1 }),
+        false: httpBatchLink(httpOptions),
       }),
     }),
   ],

@@ -4,6 +4,7 @@ import type { AuditRecorder } from './audit/recorder.ts';
 import type { SecurityConfig } from './config.ts';
 import type { PasswordHasher } from './services/passwords.ts';
 import type { TokenService } from './services/tokens.ts';
+import type { MarketTape } from './services/market-tape.ts';
 import type { RateLimiter } from './rate-limit/limiter.ts';
 import type { RateLimitPolicies } from './rate-limit/policies.ts';
 import type { createDenialAuditor } from './rate-limit/denial-audit.ts';
@@ -31,6 +32,8 @@ export interface ApiDeps {
     /** Writes what is buffered now (it also runs on a timer and at shutdown). */
     flush(): Promise<void>;
   };
+  /** This process's copy of the tape, fed from the bus by whichever process produces it. */
+  market: Pick<MarketTape, 'after' | 'lastId' | 'lastPrices' | 'onPrint'>;
 }
 
 export interface RateLimitDeps {

@@ -1,6 +1,12 @@
+// Lets declaration emit name tracked()'s envelope type, which @trpc/server exports only from here.
+import type {} from '@trpc/server/unstable-core-do-not-import';
 import { apiKeysRouter } from './routers/api-keys.ts';
+import { auditRouter } from './routers/audit.ts';
+import { marketRouter } from './routers/market.ts';
+import { securityRouter } from './routers/security.ts';
 import { authRouter } from './routers/auth.ts';
 import { sessionsRouter } from './routers/sessions.ts';
+import { systemRouter } from './routers/system.ts';
 import { usersRouter } from './routers/users.ts';
 import { router } from './trpc.ts';
 
@@ -9,6 +15,10 @@ export const appRouter = router({
   sessions: sessionsRouter,
   users: usersRouter,
   apiKeys: apiKeysRouter,
+  audit: auditRouter,
+  security: securityRouter,
+  system: systemRouter,
+  market: marketRouter,
 });
 
 export type AppRouter = typeof appRouter;

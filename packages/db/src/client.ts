@@ -10,6 +10,7 @@ import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import * as schema from './schema/index.ts';
 import { createLocalEventBus, createPostgresEventBus, type EventBus } from './event-bus.ts';
+import { localLock, tryAdvisoryLock, type HeldLock } from './advisory-lock.ts';
 
 export type Schema = typeof schema;
 export type Database = PgDatabase<PgQueryResultHKT, Schema>;
@@ -24,6 +25,11 @@ export interface DatabaseHandle {
   driver: 'pglite' | 'postgres';
   /** Cross-process notifications: LISTEN/NOTIFY on Postgres, in-process on the embedded database. */
   bus: EventBus;
+  /**
+   * Takes a Postgres advisory lock on a reserved connection (null if another session holds it):
+   * how several processes pick one to do a job. The embedded database always grants it.
+   */
+  tryLock(key: number): Promise<HeldLock | null>;
   close(): Promise<void>;
 }
 
@@ -53,21 +59,32 @@ async function openPglite(dataDir: string | undefined): Promise<DatabaseHandle> 
     db,
     driver: 'pglite',
     bus: createLocalEventBus(),
+    tryLock: async () => localLock(),
     close: async () => {
       await client.close();
     },
   };
 }
 
+/**
+ * postgres.js counts failed connects across the whole pool and backs off up to 20 s, so a
+ * two-second blip under load left requests hanging for 15 s after the database was back.
+ * Capped at one second (with jitter), the pool is serving again within a second of recovery.
+ */
+export function reconnectBackoffSeconds(retries: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 1);
+}
+
 async function openPostgres(url: string, max: number): Promise<DatabaseHandle> {
   await migrateWithLock(url);
-  const client = postgres(url, { max, onnotice: () => {} });
+  const client = postgres(url, { max, onnotice: () => {}, backoff: reconnectBackoffSeconds });
   const db = drizzlePostgres({ client, schema }) as unknown as Database;
   const bus = createPostgresEventBus(client);
   return {
     db,
     driver: 'postgres',
     bus,
+    tryLock: (key) => tryAdvisoryLock(client, key),
     close: async () => {
       await bus.close();
       await client.end({ timeout: 5 });

@@ -191,6 +191,7 @@ export function tracedClient(
 }
 
 export async function auditRows(server: TestServer, filter: (row: AuditLog) => boolean = () => true): Promise<AuditLog[]> {
+  await server.app.deps.audit.flush();
   const rows = await server.app.deps.db.select().from(auditLogs);
   return rows.filter(filter).sort((a, b) => a.at.getTime() - b.at.getTime());
 }

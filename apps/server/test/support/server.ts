@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
-import postgres from 'postgres';
 import { defaultRateLimitPolicies, defaultSecurityConfig, type Clock, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
+import { createScratchDatabase } from '@tapevision/db';
 import { createApp, createLogger, loadConfig, type App } from '../../src/index.ts';
 import type { WsLimits } from '../../src/ws-guard.ts';
+import type { AuditConfig, MarketConfig } from '../../src/config.ts';
 
 /** A clock tests can move forward, to cross grace windows and session timeouts without waiting. */
 export class TestClock implements Clock {
@@ -40,6 +44,11 @@ export interface TestServerOptions {
   /** Rate limits in this Redis instead of memory. */
   redisUrl?: string;
   limitFactor?: (ip: string | null) => number;
+  audit?: Partial<AuditConfig>;
+  /** DATA_DIR (the audit spool lives there); a fresh temporary one when omitted. */
+  dataDir?: string;
+  /** The tape: a fast rate and a short leader retry for tests that watch prints and hand-overs. */
+  market?: Partial<MarketConfig>;
 }
 
 /**
@@ -60,8 +69,12 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     }),
   });
   const base = loadConfig({});
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'tv-server-'));
   const config = {
     ...base,
+    dataDir,
+    audit: { ...base.audit, ...opts.audit },
+    market: { ...base.market, ...opts.market },
     port: 0,
     host: '127.0.0.1',
     databaseUrl,
@@ -85,6 +98,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const close = async () => {
     await app.close();
     await fresh?.drop();
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
   };
   return {
     app,
@@ -104,25 +118,6 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
  */
 export const MULTI_PROCESS_POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-export async function createFreshDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `tv_test_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const conn = postgres(adminUrl, { max: 1, onnotice: () => {} });
-      try {
-        await conn.unsafe(`drop database if exists ${name} with (force)`);
-      } finally {
-        await conn.end();
-      }
-    },
-  };
+export function createFreshDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  return createScratchDatabase(adminUrl, 'tv_test');
 }

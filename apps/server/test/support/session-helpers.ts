@@ -41,6 +41,7 @@ export async function refreshTokenRows(server: TestServer, sessionId: string): P
 }
 
 export async function auditRows(server: TestServer, actions?: string[]): Promise<AuditLog[]> {
+  await server.app.deps.audit.flush();
   const rows = await server.app.deps.db.query.auditLogs.findMany({
     where: actions ? (a, { inArray }) => inArray(a.action, actions) : undefined,
   });
@@ -48,6 +49,7 @@ export async function auditRows(server: TestServer, actions?: string[]): Promise
 }
 
 export async function auditRowsFor(server: TestServer, action: string, resourceId: string): Promise<AuditLog[]> {
+  await server.app.deps.audit.flush();
   return server.app.deps.db.query.auditLogs.findMany({
     where: (a, { and, eq }) => and(eq(a.action, action), eq(a.resourceId, resourceId)),
   });

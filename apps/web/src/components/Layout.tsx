@@ -17,6 +17,8 @@ const NAV: NavItem[] = [
   { to: '/sessions', label: 'My sessions', permission: 'account.self' },
   { to: '/users', label: 'Users', permission: 'users.manage' },
   { to: '/api-keys', label: 'API keys', permission: 'apikeys.manage' },
+  { to: '/audit', label: 'Audit log', permission: 'logs.view' },
+  { to: '/security', label: 'Security', permission: 'logs.view' },
 ];
 
 export function Layout() {

@@ -32,6 +32,27 @@ export const AUDIT_SEVERITY = {
   'ws.limit_exceeded': 'MEDIUM',
   'system.started': 'MEDIUM',
   'system.stopped': 'MEDIUM',
+  'audit.viewed': 'LOW',
+  'audit.exported': 'HIGH',
+  'audit.tail_started': 'MEDIUM',
+  'audit.verified': 'MEDIUM',
+  'audit.chain_broken': 'CRITICAL',
+  'audit.retention_applied': 'HIGH',
+  'security.report_viewed': 'MEDIUM',
+  // The trading core's actions, filed here with the rest so the set stays in one module.
+  'system.engine_started': 'HIGH',
+  'system.engine_stopped': 'HIGH',
+  'system.configured': 'HIGH',
+  'trade.executed': 'MEDIUM',
+  'trade.rejected': 'MEDIUM',
+  'order.cancelled': 'MEDIUM',
+  'position.closed': 'HIGH',
+  'bot.created': 'MEDIUM',
+  'bot.updated': 'MEDIUM',
+  'bot.deleted': 'HIGH',
+  'bot.started': 'MEDIUM',
+  'bot.stopped': 'MEDIUM',
+  'security.incident': 'CRITICAL',
 } as const satisfies Record<string, Severity>;
 
 export type AuditAction = keyof typeof AUDIT_SEVERITY;

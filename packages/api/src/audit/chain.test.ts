@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, createChainCursor, GENESIS_HASH, verifyChain, type ChainedContent, type ChainedRow } from './chain.ts';
+import { canonicalJson, createChainCursor, GENESIS_HASH, verifyChain, type ChainedContent, type ChainedRow, canonicalRow } from './chain.ts';
 
 function content(i: number): ChainedContent {
   return {
@@ -72,5 +72,25 @@ describe('audit hash chain', () => {
     const rest = rows.slice(3);
     expect(verifyChain(rest)).not.toBeNull();
     expect(verifyChain(rest, { seq: cut.seq, hash: cut.hash })).toBeNull();
+  });
+});
+
+describe('canonicalRow', () => {
+  it('writes exactly what canonicalJson writes for the same row', () => {
+    const content = {
+      at: '2026-11-23T10:00:00.000Z',
+      actorType: 'user',
+      actorId: 'Ünïcode "quoted"',
+      action: 'auth.login',
+      outcome: 'success',
+      severity: 'LOW',
+      resourceType: null,
+      resourceId: 'r\n1',
+      ip: '192.0.2.1',
+      userAgent: null,
+      requestId: 'req-1',
+      details: { z: 1, a: [{ y: null, b: 'x' }], Upper: true },
+    };
+    expect(canonicalRow('chain-1', 42, content)).toBe(canonicalJson({ chainId: 'chain-1', seq: 42, ...content }));
   });
 });

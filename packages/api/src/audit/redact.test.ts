@@ -208,3 +208,16 @@ describe('redactSecrets', () => {
     expect((redactSecrets(selfCaused) as unknown as Record<string, unknown>).cause).toBe('[Circular]');
   });
 });
+
+describe('names that end in the word key', () => {
+  it.each(['signingKey', 'accessKey', 'sessionKey', 'encryption_key', 'hmacKey', 'x-access-key', 'ENCRYPTION-KEY', 'keys', 'mnemonic', 'seedPhrase'])(
+    'redacts %s',
+    (name) => {
+      expect(isSecretKey(name)).toBe(true);
+      expect(redactSecrets({ [name]: 'value-123' })).toEqual({ [name]: REDACTED });
+    },
+  );
+  it.each(['monkey', 'hockey', 'apiKeyId', 'accessKeyId', 'keyboard'])('keeps %s', (name) => {
+    expect(isSecretKey(name)).toBe(false);
+  });
+});

@@ -1,6 +1,9 @@
 // Names that carry credentials in any casing or separator style: password, newPassword,
 // refresh_token, X-Api-Key, Authorization, Set-Cookie, clientSecret, otp...
-const SECRET_KEY = /pass(word|wd|phrase)?|pwd|secret|token|api[-_]?key|private[-_]?key|authori[sz]ation|cookie|credential|otp|signature|^key$/i;
+const SECRET_KEY = /pass(word|wd|phrase)?|pwd|secret|token|api[-_]?key|private[-_]?key|authori[sz]ation|cookie|credential|otp|signature|mnemonic|seed[-_]?phrase|^key$/i;
+// Any name that ends in the word "key" (signingKey, accessKey, encryption_key, x-access-key),
+// but not in letters that merely spell it (monkey, hockey).
+const CAMEL_KEY = /[a-z0-9]Keys?$/;
 // Identifiers of secrets are not secrets: sessionId, apiKeyId, tokenId.
 const IDENTIFIER_KEY = /(^|[-_])id$|[a-z]Id$|Ids?$/;
 // Values that are credentials whatever their key: JWTs, our API keys, bearer headers, argon2 hashes.
@@ -12,7 +15,8 @@ const MAX_STRING = 2_000;
 const MAX_ENTRIES = 200;
 
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key) && !IDENTIFIER_KEY.test(key);
+  if (IDENTIFIER_KEY.test(key)) return false;
+  return SECRET_KEY.test(key) || /(^|[-_])keys?$/i.test(key) || CAMEL_KEY.test(key);
 }
 
 /**

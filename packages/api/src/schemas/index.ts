@@ -4,3 +4,6 @@ export * from './password.ts';
 export * from './users.ts';
 export { PERMISSIONS, ROLES, permissionsFor, roleHasPermission, type Permission, type Role } from '../permissions.ts';
 export * from './api-keys.ts';
+export * from './audit.ts';
+export * from './system.ts';
+export * from './market.ts';

@@ -1,10 +1,15 @@
-import { index, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
+/**
+ * The audit log. Rows are chained per writer (one writer per server process): `seq` counts up
+ * from 1 in each chain and `hash` covers the row's content and `prev_hash`, so a changed, deleted
+ * or reordered row breaks its chain. Nothing updates or deletes rows except the retention job.
+ */
 export const auditLogs = pgTable(
   'audit_logs',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+    at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
     actorType: text('actor_type').notNull(),
     actorId: text('actor_id'),
     action: text('action').notNull(),
@@ -16,9 +21,40 @@ export const auditLogs = pgTable(
     userAgent: text('user_agent'),
     requestId: text('request_id'),
     details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+    chainId: text('chain_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    prevHash: text('prev_hash').notNull(),
+    hash: text('hash').notNull(),
   },
-  (t) => [index('audit_logs_at_idx').on(t.at), index('audit_logs_action_idx').on(t.action, t.at)],
+  (t) => [
+    // Also what makes a retried batch idempotent: a row already written is skipped, never doubled.
+    uniqueIndex('audit_logs_chain_seq_idx').on(t.chainId, t.seq),
+    // Keyset pagination walks (at, id) newest first (a backward scan of these ascending indexes);
+    // each filter has an index leading with it.
+    index('audit_logs_at_id_idx').on(t.at, t.id),
+    index('audit_logs_action_at_idx').on(t.action, t.at),
+    index('audit_logs_actor_at_idx').on(t.actorId, t.at),
+    index('audit_logs_ip_at_idx').on(t.ip, t.at),
+    index('audit_logs_resource_at_idx').on(t.resourceType, t.resourceId, t.at),
+    index('audit_logs_severity_at_idx').on(t.severity, t.at),
+    index('audit_logs_outcome_at_idx').on(t.outcome, t.at),
+  ],
 );
+
+/**
+ * One row per chain: where verification starts (the anchor, moved forward by retention) and
+ * where it must end (the head, advanced with every batch), so a cut-off tail is caught too.
+ */
+export const auditChains = pgTable('audit_chains', {
+  chainId: text('chain_id').primaryKey(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  anchorSeq: bigint('anchor_seq', { mode: 'number' }).notNull().default(0),
+  anchorHash: text('anchor_hash').notNull(),
+  headSeq: bigint('head_seq', { mode: 'number' }).notNull().default(0),
+  headHash: text('head_hash').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
 
 export type AuditLog = typeof auditLogs.$inferSelect;
 export type NewAuditLog = typeof auditLogs.$inferInsert;
+export type AuditChain = typeof auditChains.$inferSelect;

@@ -3,3 +3,4 @@ export * from './sessions.ts';
 export * from './audit.ts';
 export * from './throttles.ts';
 export * from './api-keys.ts';
+export * from './engine.ts';
