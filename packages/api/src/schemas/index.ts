@@ -7,3 +7,4 @@ export * from './api-keys.ts';
 export * from './audit.ts';
 export * from './system.ts';
 export * from './market.ts';
+export * from './trading.ts';

@@ -4,3 +4,4 @@ export * from './audit.ts';
 export * from './throttles.ts';
 export * from './api-keys.ts';
 export * from './engine.ts';
+export * from './trading.ts';
