@@ -17,6 +17,7 @@ import {
   createAuditWriter,
   createMarketProducer,
   createMarketTape,
+  loadEncryptionKeyring,
   importLegacyAuditRows,
   publishCommittedAudit,
   startAuditRetention,
@@ -99,6 +100,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
       clock,
     );
   const apiKeyUsage = createLastUsedTracker({ db: database.db, logger });
+  const keyring = loadEncryptionKeyring(
+    { ENCRYPTION_KEY: config.encryption.key, ENCRYPTION_KEY_FILE: config.encryption.keyFile },
+    { production: config.production, dataDir: config.dataDir, logger },
+  );
   const market = createMarketTape({ bus: database.bus, capacity: config.market.bufferSize });
   await market.start();
   const deps: ApiDeps = {
@@ -123,6 +128,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     },
     apiKeyUsage,
     market,
+    keyring,
   };
 
   const retention = startAuditRetention({ db: database.db, audit, clock, logger, retentionDays: config.audit.retentionDays });

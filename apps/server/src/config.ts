@@ -22,6 +22,8 @@ export interface ServerConfig {
   maxWsMessageBytes: number;
   audit: AuditConfig;
   market: MarketConfig;
+  /** ENCRYPTION_KEY / ENCRYPTION_KEY_FILE as given; read into a keyring at start-up. */
+  encryption: { key: string | undefined; keyFile: string | undefined };
 }
 
 export interface MarketConfig {
@@ -102,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       retentionDays: int(env, 'AUDIT_RETENTION_DAYS', 0, 0),
       shutdownFlushMs: int(env, 'AUDIT_SHUTDOWN_FLUSH_MS', 10_000, 0),
     },
+    encryption: { key: env.ENCRYPTION_KEY || undefined, keyFile: env.ENCRYPTION_KEY_FILE || undefined },
     market: {
       seed: int(env, 'MARKET_SEED', 20_240_601, 0),
       printsPerSecond: int(env, 'MARKET_PRINTS_PER_SECOND', 4),

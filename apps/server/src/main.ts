@@ -1,4 +1,4 @@
-import { bootstrapAdmin } from '@tapevision/api';
+import { bootstrapAdmin, EncryptionConfigError } from '@tapevision/api';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
@@ -59,7 +59,7 @@ function announceFirstAdmin(admin: { email: string; oneTimePassword: string | nu
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || err instanceof EncryptionConfigError) {
     process.stderr.write(`Tape Vision cannot start: ${err.message}\n`);
   } else {
     logger.fatal({ err }, 'start-up failed');

@@ -8,6 +8,7 @@ import type { MarketTape } from './services/market-tape.ts';
 import type { RateLimiter } from './rate-limit/limiter.ts';
 import type { RateLimitPolicies } from './rate-limit/policies.ts';
 import type { createDenialAuditor } from './rate-limit/denial-audit.ts';
+import type { Keyring } from './crypto/secret-box.ts';
 
 export interface Clock {
   now(): Date;
@@ -34,6 +35,8 @@ export interface ApiDeps {
   };
   /** This process's copy of the tape, fed from the bus by whichever process produces it. */
   market: Pick<MarketTape, 'after' | 'lastId' | 'lastPrices' | 'onPrint'>;
+  /** Keys for secrets at rest (bot credentials): ENCRYPTION_KEY, or a generated dev key. */
+  keyring: Keyring;
 }
 
 export interface RateLimitDeps {

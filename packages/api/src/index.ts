@@ -28,5 +28,6 @@ export type { RateLimitDeps } from './deps.ts';
 export { liveSessionIds } from './services/sessions.ts';
 export { ENGINE_EVENTS_CHANNEL, getEngineStatus, startEngine, stopEngine, configureEngine } from './services/engine.ts';
 export { checkOrderRisk, RISK_RULES, type RiskRule, type RiskContext } from './trading/risk.ts';
+export * from './crypto/index.ts';
 export { createMarketTape, MARKET_PRINTS_CHANNEL, type MarketTape } from './services/market-tape.ts';
 export { createMarketProducer, MARKET_LEADER_LOCK_KEY, type MarketProducer } from './services/market-producer.ts';

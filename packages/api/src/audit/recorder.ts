@@ -7,7 +7,7 @@ import type { AuditWriter } from './writer.ts';
 export type AuditOutcome = 'success' | 'failure' | 'denied';
 
 export interface AuditActor {
-  type: 'user' | 'apikey' | 'system' | 'anonymous';
+  type: 'user' | 'apikey' | 'bot' | 'system' | 'anonymous';
   id?: string | null;
 }
 

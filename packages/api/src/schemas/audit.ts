@@ -4,7 +4,7 @@ import { AUDIT_SEVERITY, type AuditAction, type Severity } from '../audit/action
 export const AUDIT_ACTIONS = Object.keys(AUDIT_SEVERITY) as [AuditAction, ...AuditAction[]];
 export const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const satisfies readonly Severity[];
 export const AUDIT_OUTCOMES = ['success', 'failure', 'denied'] as const;
-export const ACTOR_TYPES = ['user', 'apikey', 'system', 'anonymous'] as const;
+export const ACTOR_TYPES = ['user', 'apikey', 'bot', 'system', 'anonymous'] as const;
 
 const isoTime = z.iso.datetime({ offset: true });
 const shortText = z.string().trim().min(1).max(200);
