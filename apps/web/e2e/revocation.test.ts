@@ -19,9 +19,9 @@ describe('session revocation', () => {
     const a = await harness.newPage({ userAgent: UA_A });
     const b = await harness.newPage({ userAgent: UA_B });
 
-    // A signs in and stays on the home page, with live session updates connected.
+    // A signs in and stays on the dashboard (its landing page), with live session updates connected.
     await signIn(harness, a.page, trader);
-    await a.page.getByRole('heading', { name: 'Welcome' }).waitFor();
+    await a.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
     await a.page.locator('[data-live-state="live"]').waitFor();
 
     // B signs in and opens "My sessions": A's session is listed, B's is this device.

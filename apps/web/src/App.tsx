@@ -10,6 +10,7 @@ import { HomePage } from './pages/HomePage.tsx';
 import { LoginPage } from './pages/LoginPage.tsx';
 import { NotFoundPage } from './pages/NotFoundPage.tsx';
 import { SessionsPage } from './pages/SessionsPage.tsx';
+import { useMe } from './lib/use-me.ts';
 import { queryClient, trpc, trpcClient } from './trpc.ts';
 
 // These two validate passwords with the server's own schema, whose dictionaries are large:
@@ -21,6 +22,8 @@ const ApiKeysPage = lazy(() => import('./pages/ApiKeysPage.tsx'));
 // Admin-only pages with their own large dependencies (a virtual list; charts): loaded on demand.
 const AuditPage = lazy(() => import('./pages/AuditPage.tsx'));
 const SecurityReportPage = lazy(() => import('./pages/SecurityReportPage.tsx'));
+// A chart, a virtual list and the order schema: loaded once signed in.
+const DashboardPage = lazy(() => import('./pages/DashboardPage.tsx'));
 
 export function App() {
   return (
@@ -51,6 +54,20 @@ function LeaveLogin() {
   return <Navigate to={from && from !== '/login' ? from : '/'} replace />;
 }
 
+/** Those who may watch the market land on the dashboard; everyone else on the welcome page. */
+function Landing() {
+  const me = useMe();
+  if (me.isPending) return <Loading label="Loading…" />;
+  if (me.data?.permissions.includes('trading.view')) {
+    return (
+      <Suspense fallback={<Loading label="Loading the dashboard…" />}>
+        <DashboardPage />
+      </Suspense>
+    );
+  }
+  return <HomePage />;
+}
+
 function AppRoutes() {
   const auth = useAuth();
 
@@ -78,7 +95,7 @@ function AppRoutes() {
     <Routes>
       <Route path="/login" element={<LeaveLogin />} />
       <Route element={<Layout />}>
-        <Route index element={<HomePage />} />
+        <Route index element={<Landing />} />
         <Route
           path="sessions"
           element={

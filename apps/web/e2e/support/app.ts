@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Locator, Page, Response } from 'playwright-core';
 import { inject } from 'vitest';
-import { startTestServer, type TestServer } from '../../../server/test/support/server.ts';
+import { startTestServer, type TestServer, type TestServerOptions } from '../../../server/test/support/server.ts';
 import { launchChromium } from './chromium.ts';
 
 /** A real server (PGlite in memory, or Postgres with TEST_DATABASE_URL) serving the built SPA, and a browser. */
@@ -13,9 +13,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
+/** `server`: options for the test server (a faster tape, say); it always serves this run's build. */
+export async function startHarness(opts: { server?: Omit<TestServerOptions, 'webDist'> } = {}): Promise<Harness> {
   // The build of apps/web/dist made by global-setup.ts for this run.
-  const server = await startTestServer({ webDist: inject('webDist') });
+  const server = await startTestServer({ ...opts.server, webDist: inject('webDist') });
   let browser: Browser;
   try {
     browser = await launchChromium();

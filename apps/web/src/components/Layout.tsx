@@ -10,10 +10,13 @@ interface NavItem {
   to: string;
   label: string;
   permission: Permission | null;
+  /** Hidden from those who hold this one (the home link becomes the dashboard). */
+  unless?: Permission;
 }
 
 const NAV: NavItem[] = [
-  { to: '/', label: 'Home', permission: null },
+  { to: '/', label: 'Dashboard', permission: 'trading.view' },
+  { to: '/', label: 'Home', permission: null, unless: 'trading.view' },
   { to: '/sessions', label: 'My sessions', permission: 'account.self' },
   { to: '/users', label: 'Users', permission: 'users.manage' },
   { to: '/api-keys', label: 'API keys', permission: 'apikeys.manage' },
@@ -25,7 +28,9 @@ export function Layout() {
   const { user } = useSignedIn();
   const me = useMe();
   const permissions = new Set<string>(me.data?.permissions ?? []);
-  const items = NAV.filter((item) => item.permission === null || permissions.has(item.permission));
+  const items = NAV.filter(
+    (item) => (item.permission === null || permissions.has(item.permission)) && !(item.unless && permissions.has(item.unless)),
+  );
 
   return (
     <div className="app">
@@ -37,7 +42,7 @@ export function Layout() {
           <Brand />
           <nav aria-label="Main" className="nav">
             {items.map((item) => (
-              <NavLink key={item.to} to={item.to} end={item.to === '/'} className="nav-link">
+              <NavLink key={item.label} to={item.to} end={item.to === '/'} className="nav-link">
                 {item.label}
               </NavLink>
             ))}
