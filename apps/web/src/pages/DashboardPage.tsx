@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { ErrorAlert } from '../components/Alert.tsx';
 import { Loading } from '../components/Loading.tsx';
+import { PermissionList } from '../components/PermissionList.tsx';
 import { EngineStatusPanel } from '../components/trading/EngineStatusPanel.tsx';
 import { LiveTape } from '../components/trading/LiveTape.tsx';
 import { LastPrices, PriceChart } from '../components/trading/PriceChart.tsx';
@@ -51,6 +52,14 @@ export default function DashboardPage() {
           <aside className="dash-side">
             <EngineStatusPanel status={status.data} canStart={permissions.has('system.start')} canStop={permissions.has('system.stop')} />
             <LiveTape tape={tape} universe={universe} />
+            <section className="card dash-card access-card" aria-labelledby="access-title">
+              <h2 id="access-title">What your role may do</h2>
+              <p className="muted">
+                Signed in as a <strong>{me.data.role}</strong>. The desk shows only the controls your role may use; the server refuses the rest
+                whatever a page sends.
+              </p>
+              <PermissionList />
+            </section>
           </aside>
         </div>
       )}

@@ -1,8 +1,6 @@
 import { Link } from 'react-router';
 import { useSignedIn } from '../auth/use-auth.ts';
-import { ErrorAlert } from '../components/Alert.tsx';
-import { Loading } from '../components/Loading.tsx';
-import { describePermission } from '../lib/permissions.ts';
+import { PermissionList } from '../components/PermissionList.tsx';
 import { useMe } from '../lib/use-me.ts';
 
 export function HomePage() {
@@ -17,18 +15,7 @@ export function HomePage() {
       </p>
       <div className="card">
         <h2>What your role may do</h2>
-        {me.isPending && <Loading label="Loading your permissions…" />}
-        {me.error && <ErrorAlert error={me.error} />}
-        {me.data && (
-          <ul className="permission-list" aria-label="Your permissions">
-            {me.data.permissions.map((permission) => (
-              <li key={permission}>
-                <code>{permission}</code>
-                <span>{describePermission(permission)}</span>
-              </li>
-            ))}
-          </ul>
-        )}
+        <PermissionList />
       </div>
       <div className="card card-muted">
         <h2>Coming next</h2>

@@ -44,7 +44,7 @@ export function EngineStatusPanel({ status, canStart, canStop }: { status: Engin
     <section className="card dash-card engine-card" aria-labelledby="engine-title">
       <div className="card-head">
         <h2 id="engine-title">Engine</h2>
-        <span className={`live live-${live === 'error' ? 'offline' : live}`} data-live-state={live} title="Live engine updates">
+        <span className={`live live-${live === 'error' ? 'offline' : live}`} data-engine-live={live} title="Live engine updates">
           <span className="live-dot" aria-hidden="true" />
           {live === 'live' ? 'Live' : live === 'error' ? 'Offline' : 'Connecting…'}
         </span>

@@ -1,0 +1,107 @@
+import type { UniverseInstrument } from '@tapevision/api/schemas';
+import { formatPnl, formatPrice, instrumentOf, pnlClass } from '../../lib/money.ts';
+import { ConfirmButton } from '../ConfirmButton.tsx';
+import type { LiveSummary } from './pnl.ts';
+
+/** Open positions and P&L, re-marked with every print; Close for those who may manage positions. */
+export function PositionsPanel({
+  summary,
+  universe,
+  canClose,
+  closing,
+  onClose,
+}: {
+  summary: LiveSummary;
+  universe: readonly UniverseInstrument[];
+  canClose: boolean;
+  closing: string | null;
+  onClose: (symbol: string) => void;
+}) {
+  const { totals } = summary;
+  const open = summary.positions.filter((p) => p.quantity !== 0);
+  return (
+    <>
+      <dl className="totals" aria-label="Profit and loss">
+        <div>
+          <dt>Total P&amp;L</dt>
+          <dd className={pnlClass(totals.total)} data-testid="pnl-total" data-value={totals.total}>
+            {formatPnl(totals.total)}
+          </dd>
+        </div>
+        <div>
+          <dt>Unrealised</dt>
+          <dd className={pnlClass(totals.unrealized)} data-testid="pnl-unrealized" data-value={totals.unrealized}>
+            {formatPnl(totals.unrealized)}
+          </dd>
+        </div>
+        <div>
+          <dt>Realised</dt>
+          <dd className={pnlClass(totals.realized)} data-testid="pnl-realized" data-value={totals.realized}>
+            {formatPnl(totals.realized)}
+          </dd>
+        </div>
+      </dl>
+      {open.length === 0 ? (
+        <p className="muted">No open positions.</p>
+      ) : (
+        <div className="dash-table-wrap">
+          <table className="table" aria-label="Positions">
+            <thead>
+              <tr>
+                <th scope="col">Symbol</th>
+                <th scope="col" className="num">
+                  Quantity
+                </th>
+                <th scope="col" className="num">
+                  Average
+                </th>
+                <th scope="col" className="num">
+                  Last
+                </th>
+                <th scope="col" className="num">
+                  Unrealised
+                </th>
+                <th scope="col" className="num">
+                  Realised
+                </th>
+                {canClose && (
+                  <th scope="col">
+                    <span className="sr-only">Actions</span>
+                  </th>
+                )}
+              </tr>
+            </thead>
+            <tbody>
+              {open.map((p) => {
+                const instrument = instrumentOf(universe, p.symbol);
+                return (
+                  <tr key={p.symbol} data-position={p.symbol} data-quantity={p.quantity}>
+                    <th scope="row">{p.symbol}</th>
+                    <td className={`num ${p.quantity > 0 ? 'side-buy' : 'side-sell'}`}>{p.quantity > 0 ? `+${p.quantity}` : p.quantity}</td>
+                    <td className="num">{formatPrice(p.averagePrice, instrument)}</td>
+                    <td className="num">{formatPrice(p.markPrice, instrument)}</td>
+                    <td className={`num ${pnlClass(p.unrealizedPnl)}`}>{formatPnl(p.unrealizedPnl)}</td>
+                    <td className={`num ${pnlClass(p.realizedPnl)}`}>{formatPnl(p.realizedPnl)}</td>
+                    {canClose && (
+                      <td className="cell-actions">
+                        <ConfirmButton
+                          variant="secondary"
+                          question={`Close ${p.symbol} at market?`}
+                          confirmLabel={`Close ${p.symbol}`}
+                          disabled={closing === p.symbol}
+                          onConfirm={() => onClose(p.symbol)}
+                        >
+                          {closing === p.symbol ? 'Closing…' : 'Close'}
+                        </ConfirmButton>
+                      </td>
+                    )}
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
