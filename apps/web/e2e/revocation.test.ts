@@ -23,6 +23,9 @@ describe('session revocation', () => {
     await signIn(harness, a.page, trader);
     await a.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
     await a.page.locator('[data-live-state="live"]').waitFor();
+    // The dashboard's first calls answered: one still in flight when the session ends would find
+    // the refresh refused too and sign out as "expired", racing the notice under test.
+    await a.page.locator('[data-desk-ready="true"]').waitFor();
 
     // B signs in and opens "My sessions": A's session is listed, B's is this device.
     await signIn(harness, b.page, trader);
@@ -65,6 +68,9 @@ describe('session revocation', () => {
 
     await signIn(harness, a.page, viewer);
     await a.page.locator('[data-live-state="live"]').waitFor();
+    // The dashboard's first calls answered: one still in flight when the session ends would find
+    // the refresh refused too and sign out as "expired", racing the notice under test.
+    await a.page.locator('[data-desk-ready="true"]').waitFor();
     await signIn(harness, b.page, viewer);
     await mainNav(b.page).getByRole('link', { name: 'My sessions' }).click();
     await tableRows(b.page).filter({ hasText: 'TapeVisionE2E-BrowserA' }).waitFor();
@@ -102,6 +108,9 @@ describe('session revocation', () => {
 
     await signIn(harness, a.page, trader);
     await a.page.locator('[data-live-state="live"]').waitFor();
+    // The dashboard's first calls answered: one still in flight when the session ends would find
+    // the refresh refused too and sign out as "expired", racing the notice under test.
+    await a.page.locator('[data-desk-ready="true"]').waitFor();
 
     // Revoke A's session from a plain API client.
     const other = await signInOverHttp(harness.server, trader);

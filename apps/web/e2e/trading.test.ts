@@ -1,9 +1,14 @@
 /**
- * The trading dashboard end to end, through the real server: the tape moving, the engine
- * started and stopped by those allowed, and what each role sees.
+ * The trading dashboard end to end, through the real server and Chromium: the tape moving; a
+ * trader's orders, cancels, fills and P&L, live in a second browser on the same account; what a
+ * viewer sees and may not do; an admin's stop refusing the next ticket at once.
+ *
+ * The tests run in order on one server: the later ones put prints on the tape by hand, which
+ * freezes the simulated price where they put it (see printOnTape).
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { printOnTape, ticket } from '../../server/test/support/trading.ts';
 import { seedUser, signIn as signInOverHttp, type SeededUser } from '../../server/test/support/users.ts';
 import { mainNav, signIn, startHarness, type Harness } from './support/app.ts';
 
@@ -26,6 +31,34 @@ async function openDashboard(page: Page, user: SeededUser): Promise<void> {
   await signIn(harness, page, user);
   await page.getByRole('heading', { name: 'Dashboard', exact: true }).waitFor();
   await page.locator('[data-tape-state="live"]').waitFor();
+  // Every list loaded and every stream connected: what happens from now on shows up live.
+  await page.locator('[data-desk-ready="true"]').waitFor();
+  await page.locator('[data-desk-state="live"]').waitFor();
+}
+
+function ticketForm(page: Page) {
+  return page.getByRole('form', { name: 'Trade ticket' });
+}
+
+async function fillTicket(
+  page: Page,
+  order: { side: 'Buy' | 'Sell'; symbol: string; quantity: number; type: 'market' | 'limit'; price?: string; reason: string },
+): Promise<void> {
+  const form = ticketForm(page);
+  await form.getByLabel(order.side, { exact: true }).check();
+  await form.getByLabel('Symbol').selectOption(order.symbol);
+  await form.getByLabel('Quantity').fill(String(order.quantity));
+  await form.getByLabel('Order type').selectOption(order.type);
+  if (order.price !== undefined) await form.getByLabel('Limit price').fill(order.price);
+  await form.getByLabel('Reason').fill(order.reason);
+}
+
+function unrealized(page: Page) {
+  return page.getByTestId('pnl-unrealized');
+}
+
+function realized(page: Page) {
+  return page.getByTestId('pnl-realized');
 }
 
 /** The number of prints the tape has shown so far. */
@@ -103,5 +136,118 @@ describe('dashboard', () => {
     await waitForPrints(v.page, before + 3);
     expect(a.errors).toEqual([]);
     expect(v.errors).toEqual([]);
+  });
+
+  it('a trader buys at market and sees the fill and live P&L in a second browser on the same account; places and cancels a limit; closes', async () => {
+    const a = await harness.newPage();
+    const b = await harness.newPage();
+    await openDashboard(a.page, trader);
+    await openDashboard(b.page, trader);
+    const api = await signInOverHttp(harness.server, trader);
+
+    // Nothing has been shown to the server yet: the ticket checks with the server's schema first.
+    await fillTicket(a.page, { side: 'Buy', symbol: 'ES', quantity: 2, type: 'market', reason: 'hm' });
+    await ticketForm(a.page).getByRole('button', { name: 'Buy ES' }).click();
+    await ticketForm(a.page).getByText('Say why, in 5 to 500 characters').waitFor();
+
+    // A market order fills at once; browser B, on the same account, sees the fill and the position.
+    await ticketForm(a.page).getByLabel('Reason').fill('Opening the e2e position');
+    await ticketForm(a.page).getByRole('button', { name: 'Buy ES' }).click();
+    await ticketForm(a.page).getByText(/^Filled: BUY 2 ES at market, at \d/).waitFor();
+    await b.page.locator('tr[data-position="ES"][data-quantity="2"]').waitFor();
+    await b.page.getByRole('table', { name: 'Recent fills' }).locator('tr[data-fill-id]').first().waitFor();
+    expect(await b.page.getByRole('table', { name: 'Recent fills' }).locator('tr[data-fill-id]').first().textContent()).toContain('BUY');
+
+    // The price moves 10 points: both browsers re-mark the position from the tape.
+    const [position] = (await api.client.positions.list.query()).positions.filter((p) => p.symbol === 'ES');
+    expect(position?.quantity).toBe(2);
+    await printOnTape(harness.server, 'ES', (position?.averagePrice ?? 0) + 10);
+    // 10 points × 2 contracts × $50 a point.
+    for (const page of [a.page, b.page]) {
+      await unrealized(page).and(page.locator('[data-value="1000"]')).waitFor();
+      expect(await unrealized(page).textContent()).toBe('+$1,000.00');
+    }
+
+    // A limit order below the market rests; B sees it among the open orders; A cancels it.
+    const limit = String((position?.averagePrice ?? 0) + 10 - 20);
+    await fillTicket(a.page, { side: 'Buy', symbol: 'ES', quantity: 1, type: 'limit', price: limit, reason: 'Bid under the market' });
+    await ticketForm(a.page).getByRole('button', { name: 'Buy ES' }).click();
+    await ticketForm(a.page).getByText(/^Working: BUY 1 ES limit/).waitFor();
+    const openInB = b.page.getByRole('table', { name: 'Open orders' }).locator('tr[data-status="working"]');
+    await openInB.waitFor();
+    const orderId = await openInB.getAttribute('data-order-id');
+    await a.page.getByRole('button', { name: /^Cancel BUY 1 ES at / }).click();
+    await a.page.locator(`tr[data-order-id="${orderId}"]`).waitFor({ state: 'detached' });
+    await b.page.locator(`tr[data-order-id="${orderId}"]`).waitFor({ state: 'detached' });
+    expect((await api.client.trading.orders.query({ status: 'cancelled' })).items.map((o) => o.id)).toContain(orderId);
+
+    // Closing the position books the P&L as realised (less the paper broker's slippage on the
+    // closing sell), in both browsers.
+    await a.page.locator('tr[data-position="ES"]').getByRole('button', { name: 'Close' }).click();
+    await a.page.getByRole('button', { name: 'Close ES' }).click();
+    await a.page.locator('tr[data-position="ES"]').waitFor({ state: 'detached' });
+    const booked = (await api.client.positions.list.query()).totals.realized;
+    expect(booked).toBeGreaterThan(900);
+    expect(booked).toBeLessThanOrEqual(1000);
+    for (const page of [a.page, b.page]) {
+      await page.locator('tr[data-position="ES"]').waitFor({ state: 'detached' });
+      await realized(page).and(page.locator(`[data-value="${booked}"]`)).waitFor();
+      await unrealized(page).and(page.locator('[data-value="0"]')).waitFor();
+    }
+    await a.page.screenshot({ path: '/tmp/tapevision-dashboard-trader.png', fullPage: true });
+    expect(a.errors).toEqual([]);
+    expect(b.errors).toEqual([]);
+  });
+
+  it("a viewer watches every account but has no controls, and the server refuses a viewer's or another trader's attempt", async () => {
+    const { page, errors } = await harness.newPage();
+    await openDashboard(page, viewer);
+    // The trader's fills are on the desk the viewer watches.
+    await page.getByRole('group', { name: 'Accounts shown' }).getByRole('button', { name: 'All accounts', pressed: true }).waitFor();
+    await page.getByRole('table', { name: 'Recent fills' }).locator('tr[data-fill-id]').first().waitFor();
+    expect(await ticketForm(page).count()).toBe(0);
+    for (const name of ['Start engine', 'Stop engine', 'Cancel', 'Close']) {
+      expect(await page.getByRole('button', { name, exact: true }).count()).toBe(0);
+    }
+    expect(await page.getByRole('button', { name: /^Cancel / }).count()).toBe(0);
+
+    // Forced past the page: the server refuses.
+    const asViewer = await signInOverHttp(harness.server, viewer);
+    await expect(asViewer.client.trading.execute.mutate(ticket())).rejects.toMatchObject({ data: { code: 'FORBIDDEN' } });
+    await expect(asViewer.client.system.stop.mutate()).rejects.toMatchObject({ data: { code: 'FORBIDDEN' } });
+    await expect(asViewer.client.positions.close.mutate({ symbol: 'ES' })).rejects.toMatchObject({ data: { code: 'FORBIDDEN' } });
+
+    // Another trader cannot see or cancel the first one's orders.
+    const asTrader = await signInOverHttp(harness.server, trader);
+    const mine = await asTrader.client.trading.orders.query({ limit: 1 });
+    const other = await signInOverHttp(harness.server, await seedUser(harness.server, 'trader'));
+    await expect(other.client.trading.orders.query({ ownerId: trader.id })).rejects.toMatchObject({ data: { code: 'FORBIDDEN' } });
+    await expect(other.client.trading.cancel.mutate({ orderId: mine.items[0]?.id ?? '' })).rejects.toMatchObject({ data: { code: 'NOT_FOUND' } });
+    expect((await other.client.trading.trades.query()).items).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it('an admin stops the engine and the next ticket is refused at once, naming the rule; the alert shows live', async () => {
+    const t = await harness.newPage();
+    const a = await harness.newPage();
+    await openDashboard(t.page, trader);
+    await openDashboard(a.page, admin);
+
+    await a.page.getByRole('button', { name: 'Stop engine' }).click();
+    await a.page.getByRole('button', { name: 'Stop now' }).click();
+    await a.page.locator('[data-engine-state="stopped"]').waitFor();
+
+    // The trader's page has not even heard of the stop yet, maybe: the server refuses regardless.
+    await fillTicket(t.page, { side: 'Sell', symbol: 'NQ', quantity: 1, type: 'market', reason: 'Trying after the stop' });
+    await ticketForm(t.page).getByRole('button', { name: 'Sell NQ' }).click();
+    const refusal = ticketForm(t.page).locator('.ticket-refused');
+    await refusal.waitFor();
+    expect(await refusal.getAttribute('data-rule')).toBe('engine_stopped');
+    expect(await refusal.textContent()).toContain('The trading engine is stopped');
+    // The rejection raised an alert, which arrives on the alerts panel without a reload.
+    await t.page.getByRole('list', { name: 'Alerts' }).locator('li[data-rule="engine_stopped"]').first().waitFor();
+    await t.page.locator('[data-engine-state="stopped"]').waitFor();
+    expect(t.errors).toEqual([]);
+    expect(a.errors).toEqual([]);
   });
 });

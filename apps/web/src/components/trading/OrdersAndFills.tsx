@@ -6,12 +6,17 @@ export function OpenOrders({
   orders,
   universe,
   canCancel,
+  isOwn,
   cancelling,
   onCancel,
+  ownerLabel,
 }: {
   orders: readonly OrderView[];
   universe: readonly UniverseInstrument[];
   canCancel: boolean;
+  /** Only one's own orders can be cancelled, whatever else one may see. */
+  isOwn: (order: OrderView) => boolean;
+  ownerLabel?: ((ownerId: string) => string) | undefined;
   cancelling: ReadonlySet<string>;
   onCancel: (order: OrderView) => void;
 }) {
@@ -21,6 +26,7 @@ export function OpenOrders({
       <table className="table" aria-label="Open orders">
         <thead>
           <tr>
+            {ownerLabel && <th scope="col">Account</th>}
             <th scope="col">Placed</th>
             <th scope="col">Side</th>
             <th scope="col">Symbol</th>
@@ -43,6 +49,7 @@ export function OpenOrders({
         <tbody>
           {orders.map((o) => (
             <tr key={o.id} data-order-id={o.id} data-status={o.status}>
+              {ownerLabel && <td title={o.ownerId}>{ownerLabel(o.ownerId)}</td>}
               <td title={o.reason}>{formatClock(o.createdAt)}</td>
               <td className={o.side === 'BUY' ? 'side-buy' : 'side-sell'}>{o.side}</td>
               <td>
@@ -54,15 +61,17 @@ export function OpenOrders({
               <td className="num">{o.filledQuantity}</td>
               {canCancel && (
                 <td className="cell-actions">
-                  <button
-                    type="button"
-                    className="btn btn-secondary btn-small"
-                    disabled={cancelling.has(o.id)}
-                    aria-label={`Cancel ${o.side} ${o.quantity} ${o.symbol}${o.type === 'limit' ? ` at ${formatPrice(o.limitPrice, instrumentOf(universe, o.symbol))}` : ''}`}
-                    onClick={() => onCancel(o)}
-                  >
-                    {cancelling.has(o.id) ? 'Cancelling…' : 'Cancel'}
-                  </button>
+                  {isOwn(o) && (
+                    <button
+                      type="button"
+                      className="btn btn-secondary btn-small"
+                      disabled={cancelling.has(o.id)}
+                      aria-label={`Cancel ${o.side} ${o.quantity} ${o.symbol}${o.type === 'limit' ? ` at ${formatPrice(o.limitPrice, instrumentOf(universe, o.symbol))}` : ''}`}
+                      onClick={() => onCancel(o)}
+                    >
+                      {cancelling.has(o.id) ? 'Cancelling…' : 'Cancel'}
+                    </button>
+                  )}
                 </td>
               )}
             </tr>
@@ -74,13 +83,24 @@ export function OpenOrders({
 }
 
 /** Fills, newest first. */
-export function FillsTable({ fills, universe, label = 'Recent fills' }: { fills: readonly FillView[]; universe: readonly UniverseInstrument[] | undefined; label?: string }) {
+export function FillsTable({
+  fills,
+  universe,
+  label = 'Recent fills',
+  ownerLabel,
+}: {
+  fills: readonly FillView[];
+  universe: readonly UniverseInstrument[] | undefined;
+  label?: string;
+  ownerLabel?: ((ownerId: string) => string) | undefined;
+}) {
   if (fills.length === 0) return <p className="muted">No fills yet.</p>;
   return (
     <div className="dash-table-wrap">
       <table className="table" aria-label={label}>
         <thead>
           <tr>
+            {ownerLabel && <th scope="col">Account</th>}
             <th scope="col">Time</th>
             <th scope="col">Side</th>
             <th scope="col">Symbol</th>
@@ -95,6 +115,7 @@ export function FillsTable({ fills, universe, label = 'Recent fills' }: { fills:
         <tbody>
           {fills.map((f) => (
             <tr key={f.id} data-fill-id={f.id} data-order-id={f.orderId}>
+              {ownerLabel && <td title={f.ownerId}>{ownerLabel(f.ownerId)}</td>}
               <td>{formatClock(f.at)}</td>
               <td className={f.side === 'BUY' ? 'side-buy' : 'side-sell'}>{f.side}</td>
               <td>

@@ -10,12 +10,15 @@ export function PositionsPanel({
   canClose,
   closing,
   onClose,
+  ownerLabel,
 }: {
   summary: LiveSummary;
   universe: readonly UniverseInstrument[];
   canClose: boolean;
   closing: string | null;
   onClose: (symbol: string) => void;
+  /** With every account shown: names each row's account. */
+  ownerLabel?: ((ownerId: string) => string) | undefined;
 }) {
   const { totals } = summary;
   const open = summary.positions.filter((p) => p.quantity !== 0);
@@ -48,6 +51,7 @@ export function PositionsPanel({
           <table className="table" aria-label="Positions">
             <thead>
               <tr>
+                {ownerLabel && <th scope="col">Account</th>}
                 <th scope="col">Symbol</th>
                 <th scope="col" className="num">
                   Quantity
@@ -75,7 +79,8 @@ export function PositionsPanel({
               {open.map((p) => {
                 const instrument = instrumentOf(universe, p.symbol);
                 return (
-                  <tr key={p.symbol} data-position={p.symbol} data-quantity={p.quantity}>
+                  <tr key={`${p.ownerId}:${p.symbol}`} data-position={p.symbol} data-quantity={p.quantity}>
+                    {ownerLabel && <td title={p.ownerId}>{ownerLabel(p.ownerId)}</td>}
                     <th scope="row">{p.symbol}</th>
                     <td className={`num ${p.quantity > 0 ? 'side-buy' : 'side-sell'}`}>{p.quantity > 0 ? `+${p.quantity}` : p.quantity}</td>
                     <td className="num">{formatPrice(p.averagePrice, instrument)}</td>

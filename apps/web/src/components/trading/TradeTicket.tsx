@@ -1,3 +1,5 @@
+// The trading schemas alone: the full schema module carries the password dictionaries, which
+// the landing page has no use for.
 import {
   executeOrderInput,
   ORDER_SIDES,
@@ -5,8 +7,8 @@ import {
   type OrderSide,
   type OrderType,
   type OrderView,
-  type UniverseInstrument,
-} from '@tapevision/api/schemas';
+} from '@tapevision/api/schemas/trading';
+import type { UniverseInstrument } from '@tapevision/api/schemas';
 import { useId, useState, type FormEvent } from 'react';
 import { errorIssues, errorMessage, errorReason, isApiError, issuesByField } from '../../lib/errors.ts';
 import { formatPrice, instrumentOf } from '../../lib/money.ts';
