@@ -18,6 +18,7 @@ import {
   createMarketProducer,
   createMarketTape,
   createOrderMatcher,
+  createTradingEventFeed,
   createPaperBroker,
   tapeMarketData,
   type OrderMatcher,
@@ -112,6 +113,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   );
   const market = createMarketTape({ bus: database.bus, capacity: config.market.bufferSize });
   await market.start();
+  const tradingEvents = createTradingEventFeed({ deps: { db: database.db, bus: database.bus, logger }, pollMs: 5_000 });
+  await tradingEvents.start();
   const deps: ApiDeps = {
     db: database.db,
     bus: database.bus,
@@ -135,6 +138,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     apiKeyUsage,
     market,
     keyring,
+    tradingEvents,
     broker: createPaperBroker({ market: tapeMarketData(market), slippageTicks: config.market.slippageTicks, clock }),
   };
 
@@ -249,6 +253,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       clearTimeout(force);
       // Gives up the leader lock (another process takes over) while the bus can still publish.
       await orderMatcher.stop();
+      await tradingEvents.stop();
       await marketProducer.stop();
       market.stop();
       await deps.rateLimits.denials.flush();
