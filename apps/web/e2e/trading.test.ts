@@ -199,6 +199,42 @@ describe('dashboard', () => {
     expect(b.errors).toEqual([]);
   });
 
+  it('a send whose answer is lost goes again with the same clientOrderId and places one order; the next send gets a new one', async () => {
+    const { page, errors } = await harness.newPage();
+    await openDashboard(page, trader);
+    const sent: string[] = [];
+    // The first send reaches the server, which places the order, but its answer never arrives.
+    await page.route('**/trpc/trading.execute**', async (route) => {
+      sent.push(route.request().postData() ?? '');
+      if (sent.length === 1) {
+        await route.fetch();
+        await route.abort('connectionreset');
+      } else {
+        await route.continue();
+      }
+    });
+    const clientOrderIds = () => sent.map((body) => /"clientOrderId":"([^"]+)"/.exec(body)?.[1]);
+
+    await fillTicket(page, { side: 'Buy', symbol: 'CL', quantity: 1, type: 'market', reason: 'Retry after a lost answer' });
+    await ticketForm(page).getByRole('button', { name: 'Buy CL' }).click();
+    await ticketForm(page).getByRole('button', { name: 'Send again' }).click();
+    await ticketForm(page).getByText(/^Filled: BUY 1 CL at market/).waitFor();
+    const [first, retry] = clientOrderIds();
+    expect(first).toBeTruthy();
+    expect(retry).toBe(first);
+    const api = await signInOverHttp(harness.server, trader);
+    const placed = (await api.client.trading.orders.query({ symbol: 'CL' })).items.filter((o) => o.clientOrderId === first);
+    expect(placed).toHaveLength(1);
+
+    // A new send is a new order.
+    await ticketForm(page).getByLabel('Reason').fill('A second, separate order');
+    await ticketForm(page).getByRole('button', { name: 'Buy CL' }).click();
+    await page.locator('tr[data-position="CL"][data-quantity="2"]').waitFor();
+    expect(clientOrderIds()).toHaveLength(3);
+    expect(clientOrderIds()[2]).not.toBe(first);
+    expect(errors).toEqual([]);
+  });
+
   it("a viewer watches every account but has no controls, and the server refuses a viewer's or another trader's attempt", async () => {
     const { page, errors } = await harness.newPage();
     await openDashboard(page, viewer);
