@@ -6,8 +6,8 @@
  * The tests run in order on one server: the later ones put prints on the tape by hand, which
  * freezes the simulated price where they put it (see printOnTape).
  */
-import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { printOnTape, ticket } from '../../server/test/support/trading.ts';
 import { seedUser, signIn as signInOverHttp, type SeededUser } from '../../server/test/support/users.ts';
 import { mainNav, signIn, startHarness, type Harness } from './support/app.ts';
@@ -26,6 +26,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await harness?.close();
 });
+
+// A dashboard left open keeps rendering the tape: each test closes its browsers, so the next one
+// does not share the machine with them.
+const opened: BrowserContext[] = [];
+afterEach(async () => {
+  for (const context of opened.splice(0)) await context.close().catch(() => undefined);
+});
+
+async function newPage(): ReturnType<Harness['newPage']> {
+  const made = await harness.newPage();
+  opened.push(made.context);
+  return made;
+}
 
 async function openDashboard(page: Page, user: SeededUser): Promise<void> {
   await signIn(harness, page, user);
@@ -78,7 +91,7 @@ function engineState(page: Page) {
 
 describe('dashboard', () => {
   it('is where a trader lands: the tape moves, prices and the chart follow, no engine controls', async () => {
-    const { page, errors } = await harness.newPage();
+    const { page, errors } = await newPage();
     await openDashboard(page, trader);
     expect(await mainNav(page).getByRole('link').first().textContent()).toBe('Dashboard');
 
@@ -104,7 +117,7 @@ describe('dashboard', () => {
   });
 
   it('keeps the tape virtualised and capped however long it runs', async () => {
-    const { page, errors } = await harness.newPage();
+    const { page, errors } = await newPage();
     await openDashboard(page, viewer);
     await waitForPrints(page, 60);
     // Only the rows near the viewport are in the DOM.
@@ -116,8 +129,8 @@ describe('dashboard', () => {
   });
 
   it('lets an admin stop and start the engine, and every open dashboard sees it at once', async () => {
-    const a = await harness.newPage();
-    const v = await harness.newPage();
+    const a = await newPage();
+    const v = await newPage();
     await openDashboard(a.page, admin);
     await openDashboard(v.page, viewer);
     await v.page.locator('[data-engine-state="running"]').waitFor();
@@ -139,8 +152,8 @@ describe('dashboard', () => {
   });
 
   it('a trader buys at market and sees the fill and live P&L in a second browser on the same account; places and cancels a limit; closes', async () => {
-    const a = await harness.newPage();
-    const b = await harness.newPage();
+    const a = await newPage();
+    const b = await newPage();
     await openDashboard(a.page, trader);
     await openDashboard(b.page, trader);
     const api = await signInOverHttp(harness.server, trader);
@@ -200,7 +213,7 @@ describe('dashboard', () => {
   });
 
   it('a send whose answer is lost goes again with the same clientOrderId and places one order; the next send gets a new one', async () => {
-    const { page, errors } = await harness.newPage();
+    const { page, errors } = await newPage();
     await openDashboard(page, trader);
     const sent: string[] = [];
     // The first send reaches the server, which places the order, but its answer never arrives.
@@ -236,7 +249,7 @@ describe('dashboard', () => {
   });
 
   it("a viewer watches every account but has no controls, and the server refuses a viewer's or another trader's attempt", async () => {
-    const { page, errors } = await harness.newPage();
+    const { page, errors } = await newPage();
     await openDashboard(page, viewer);
     // The trader's fills are on the desk the viewer watches.
     await page.getByRole('group', { name: 'Accounts shown' }).getByRole('button', { name: 'All accounts', pressed: true }).waitFor();
@@ -264,8 +277,8 @@ describe('dashboard', () => {
   });
 
   it('an admin stops the engine and the next ticket is refused at once, naming the rule; the alert shows live', async () => {
-    const t = await harness.newPage();
-    const a = await harness.newPage();
+    const t = await newPage();
+    const a = await newPage();
     await openDashboard(t.page, trader);
     await openDashboard(a.page, admin);
 

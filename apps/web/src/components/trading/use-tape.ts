@@ -1,5 +1,5 @@
 import type { TapePrint } from '@tapevision/api/schemas';
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { errorMessage } from '../../lib/errors.ts';
 import { trpc } from '../../trpc.ts';
 
@@ -7,6 +7,11 @@ import { trpc } from '../../trpc.ts';
 export const MAX_TAPE_PRINTS = 1_000;
 /** Points each symbol's chart keeps. */
 export const MAX_CHART_POINTS = 300;
+/**
+ * Prints arriving within this long are shown together: a busy tape would otherwise re-render the
+ * chart and every panel on each print, and the eye cannot follow faster than this anyway.
+ */
+const FLUSH_MS = 150;
 
 export type StreamState = 'connecting' | 'live' | 'error';
 
@@ -78,9 +83,24 @@ function addPrint(b: Buffers, print: TapePrint): Buffers {
 export function useTape(): Tape {
   const initial = trpc.market.lastPrices.useQuery(undefined, { staleTime: Infinity });
   const [buffers, setBuffers] = useState<Buffers>(EMPTY);
+  const queue = useRef<TapePrint[]>([]);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(
+    () => () => {
+      if (timer.current) clearTimeout(timer.current);
+    },
+    [],
+  );
 
   const subscription = trpc.market.onTape.useSubscription(undefined, {
-    onData: ({ data: print }) => setBuffers((b) => addPrint(b, print)),
+    onData: ({ data: print }) => {
+      queue.current.push(print);
+      timer.current ??= setTimeout(() => {
+        timer.current = null;
+        const batch = queue.current.splice(0);
+        setBuffers((b) => batch.reduce(addPrint, b));
+      }, FLUSH_MS);
+    },
   });
 
   const lastPrices = useMemo(() => {
