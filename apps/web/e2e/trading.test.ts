@@ -295,7 +295,9 @@ describe('dashboard', () => {
     expect(await refusal.textContent()).toContain('The trading engine is stopped');
     // The rejection raised an alert, which arrives on the alerts panel without a reload.
     await t.page.getByRole('list', { name: 'Alerts' }).locator('li[data-rule="engine_stopped"]').first().waitFor();
+    // And the stop reached the trader's page live: the ticket warns before the next send.
     await t.page.locator('[data-engine-state="stopped"]').waitFor();
+    await ticketForm(t.page).getByText('The engine is stopped: orders are refused until it starts again.').waitFor();
     expect(t.errors).toEqual([]);
     expect(a.errors).toEqual([]);
   });

@@ -6,11 +6,11 @@ import { useAuth } from './auth/use-auth.ts';
 import { Layout } from './components/Layout.tsx';
 import { Loading } from './components/Loading.tsx';
 import { RequirePermission } from './components/RequirePermission.tsx';
+import { useMe } from './lib/use-me.ts';
 import { HomePage } from './pages/HomePage.tsx';
 import { LoginPage } from './pages/LoginPage.tsx';
 import { NotFoundPage } from './pages/NotFoundPage.tsx';
 import { SessionsPage } from './pages/SessionsPage.tsx';
-import { useMe } from './lib/use-me.ts';
 import { queryClient, trpc, trpcClient } from './trpc.ts';
 
 // These two validate passwords with the server's own schema, whose dictionaries are large:

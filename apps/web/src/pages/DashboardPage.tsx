@@ -181,7 +181,7 @@ export default function DashboardPage() {
             {can('trading.execute') && (
               <section className="card dash-card" aria-labelledby="ticket-title">
                 <h2 id="ticket-title">Trade ticket</h2>
-                <TradeTicket universe={universe} lastPrices={tape.lastPrices} submit={placeOrder} />
+                <TradeTicket universe={universe} lastPrices={tape.lastPrices} engineRunning={status.data.state === 'running'} submit={placeOrder} />
               </section>
             )}
             <EngineStatusPanel status={status.data} canStart={can('system.start')} canStop={can('system.stop')} />

@@ -76,10 +76,13 @@ function describeOrder(order: OrderView, instrument: UniverseInstrument | undefi
 export function TradeTicket({
   universe,
   lastPrices,
+  engineRunning,
   submit,
 }: {
   universe: readonly UniverseInstrument[];
   lastPrices: ReadonlyMap<string, { price: number }>;
+  /** Only a warning: the server decides, and refuses while the engine is stopped. */
+  engineRunning: boolean;
   submit: (input: ExecuteOrderInput) => Promise<OrderView>;
 }) {
   const [values, setValues] = useState<Values>({
@@ -168,6 +171,7 @@ export function TradeTicket({
 
   return (
     <form onSubmit={onSubmit} noValidate className="form ticket" aria-label="Trade ticket">
+      {!engineRunning && <Notice kind="warning">The engine is stopped: orders are refused until it starts again.</Notice>}
       <fieldset className="ticket-sides">
         <legend>Side</legend>
         {ORDER_SIDES.map((side) => (
@@ -180,7 +184,19 @@ export function TradeTicket({
       <div className="ticket-row">
         <div className="field">
           <label htmlFor={`${id}-symbol`}>Symbol</label>
-          <select id={`${id}-symbol`} value={values.symbol} aria-invalid={!!errors.symbol} aria-describedby={described('symbol')} onChange={(e) => set('symbol', e.target.value)}>
+          <select
+            id={`${id}-symbol`}
+            value={values.symbol}
+            aria-invalid={!!errors.symbol}
+            aria-describedby={described('symbol')}
+            onChange={(e) => {
+              const next = e.target.value;
+              set('symbol', next);
+              // Another symbol's price means nothing here: start again from this one's last.
+              const nextLast = lastPrices.get(next)?.price;
+              if (values.type === 'limit') set('price', nextLast === undefined ? '' : formatPrice(nextLast, instrumentOf(universe, next)));
+            }}
+          >
             {universe.map((i) => (
               <option key={i.symbol} value={i.symbol}>
                 {i.symbol} — {i.name}
