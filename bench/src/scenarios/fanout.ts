@@ -22,8 +22,9 @@ async function listen(opts: WsFanoutOptions): Promise<WsFanoutResult> {
  * the leader process makes it once an admin calls system.start.
  */
 export async function subscriptionFanout(settings: BenchSettings, databaseUrl: string | undefined) {
-  const clients = settings.quick ? 100 : 500;
-  const timing = { clients, warmupSeconds: settings.warmupSeconds, seconds: settings.seconds };
+  const clients = settings.quick ? 50 : 500;
+  // At least a second: the first prints wait for the engine's start to reach the leader.
+  const timing = { clients, warmupSeconds: Math.max(1, settings.warmupSeconds), seconds: settings.seconds };
 
   const raw = await startBaseline('broadcast', { printsPerSecond: PRINTS_PER_SECOND });
   let broadcast: WsFanoutResult;

@@ -77,7 +77,7 @@ export async function loginFlood(settings: BenchSettings, server: BenchServer, b
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(server.login),
   };
-  await runLoad({ ...load, duration: settings.warmupSeconds });
+  if (settings.warmupSeconds > 0) await runLoad({ ...load, duration: settings.warmupSeconds });
   const probe = healthProbe(server.url);
   const flood = await runLoad({ ...load, duration: settings.seconds });
   const health = await probe.stop();

@@ -12,7 +12,7 @@ export const BATCH_SIZE = 10;
 /** A warm-up run (discarded), then the measured one; both from a separate process. */
 export async function measure(settings: BenchSettings, load: Omit<LoadOptions, 'duration' | 'connections'> & { connections?: number }): Promise<LoadResult> {
   const opts = { connections: settings.connections, ...load };
-  await runLoad({ ...opts, duration: settings.warmupSeconds });
+  if (settings.warmupSeconds > 0) await runLoad({ ...opts, duration: settings.warmupSeconds });
   return runLoad({ ...opts, duration: settings.seconds });
 }
 
@@ -99,7 +99,7 @@ export async function websocketQuery(settings: BenchSettings, server: BenchServe
       await stop(child);
     }
   };
-  await run(opts);
+  if (settings.warmupSeconds > 0) await run(opts);
   const ws = await run({ ...opts, duration: settings.seconds });
   const http = await measure(settings, { url: queryUrl(server.url), headers: { authorization: `Bearer ${server.viewerToken}` } });
   return { ws, http, ratio: ws.rps / http.rps };
