@@ -35,6 +35,13 @@ const KNOWN_PROCEDURES = [
   'system.onStatus',
   'market.lastPrices',
   'market.onTape',
+  'bots.list',
+  'bots.get',
+  'bots.create',
+  'bots.update',
+  'bots.delete',
+  'bots.start',
+  'bots.stop',
 ];
 
 /** The only two shapes of access a procedure may declare. */

@@ -31,3 +31,12 @@ export { checkOrderRisk, RISK_RULES, type RiskRule, type RiskContext } from './t
 export * from './crypto/index.ts';
 export { createMarketTape, MARKET_PRINTS_CHANNEL, type MarketTape } from './services/market-tape.ts';
 export { createMarketProducer, MARKET_LEADER_LOCK_KEY, type MarketProducer } from './services/market-producer.ts';
+export {
+  BOTS_CHANNEL,
+  botAad,
+  openBotSecrets,
+  sealBotSecrets,
+  toBotView,
+  type BotActor,
+} from './services/bots.ts';
+export { STRATEGIES, STRATEGY_NAMES, strategyFor, type Strategy, type StrategyName } from './trading/strategies/index.ts';

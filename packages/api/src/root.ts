@@ -2,6 +2,7 @@
 import type {} from '@trpc/server/unstable-core-do-not-import';
 import { apiKeysRouter } from './routers/api-keys.ts';
 import { auditRouter } from './routers/audit.ts';
+import { botsRouter } from './routers/bots.ts';
 import { marketRouter } from './routers/market.ts';
 import { securityRouter } from './routers/security.ts';
 import { authRouter } from './routers/auth.ts';
@@ -19,6 +20,7 @@ export const appRouter = router({
   security: securityRouter,
   system: systemRouter,
   market: marketRouter,
+  bots: botsRouter,
 });
 
 export type AppRouter = typeof appRouter;
