@@ -36,6 +36,8 @@ export {
   botAad,
   openBotSecrets,
   sealBotSecrets,
+  rotateBotSecrets,
+  type BotRotationReport,
   toBotView,
   type BotActor,
 } from './services/bots.ts';

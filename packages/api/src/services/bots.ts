@@ -6,6 +6,7 @@ import type { AuditAction } from '../audit/actions.ts';
 import { isEncrypted } from '../crypto/secret-box.ts';
 import { isSecretField, MaskedSecretError, maskSecrets, openSecrets, SECRET_MASK, sealSecrets } from '../crypto/secret-fields.ts';
 import { SecretBoxError } from '../crypto/secret-box.ts';
+import { rotateSecrets } from '../crypto/rotate.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
 import { roleHasPermission, type Permission, type Role } from '../permissions.ts';
@@ -433,3 +434,49 @@ export async function runningBots(db: Queryable): Promise<Bot[]> {
 }
 
 export type { BotCredentials, BotParameters };
+
+// ---------------------------------------------------------------------------------------------
+// Key rotation: `pnpm secrets:rotate`.
+
+export interface BotRotationReport {
+  /** Bots looked at. */
+  bots: number;
+  /** Bots whose stored row was rewritten. */
+  botsRewritten: number;
+  /** Values re-encrypted under the active key (or sealed for the first time). */
+  valuesRewritten: number;
+  /** The key every value is now under. */
+  activeKeyId: string;
+  /** Bots with a value that does not open (altered, moved, or its key no longer given): left as they are. */
+  failed: { botId: string; code: string }[];
+}
+
+/**
+ * Re-encrypts every sealed bot value under the keyring's active key, in one transaction with the
+ * rows locked, so an edit made meanwhile waits rather than being overwritten. Idempotent: values
+ * already under the active key are kept as they are, and a second run rewrites nothing. No
+ * version bump: the content is unchanged, and an open form must still save.
+ */
+export async function rotateBotSecrets(deps: Pick<ApiDeps, 'db' | 'keyring'>): Promise<BotRotationReport> {
+  return deps.db.transaction(async (tx: Tx) => {
+    const rows = await tx.select().from(bots).orderBy(asc(bots.id)).for('update');
+    const report: BotRotationReport = { bots: rows.length, botsRewritten: 0, valuesRewritten: 0, activeKeyId: deps.keyring.activeKeyId, failed: [] };
+    for (const row of rows) {
+      let rotated: { value: Sealed; changed: number };
+      try {
+        rotated = rotateSecrets(deps.keyring, { parameters: row.parameters, credentials: row.credentials }, botAad(row.id));
+      } catch (err) {
+        if (err instanceof SecretBoxError) {
+          report.failed.push({ botId: row.id, code: err.code });
+          continue;
+        }
+        throw err;
+      }
+      if (rotated.changed === 0) continue;
+      await tx.update(bots).set({ parameters: rotated.value.parameters, credentials: rotated.value.credentials }).where(eq(bots.id, row.id));
+      report.botsRewritten += 1;
+      report.valuesRewritten += rotated.changed;
+    }
+    return report;
+  });
+}
