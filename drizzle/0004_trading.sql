@@ -55,7 +55,7 @@ CREATE TABLE "orders" (
 	"reject_message" text,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
-	CONSTRAINT "orders_quantity" CHECK ("orders"."quantity" between 1 and 100),
+	CONSTRAINT "orders_quantity" CHECK ("orders"."quantity" >= 1),
 	CONSTRAINT "orders_limit_price" CHECK (("orders"."type" = 'limit') = ("orders"."limit_price" is not null)),
 	CONSTRAINT "orders_filled" CHECK ("orders"."filled_quantity" between 0 and "orders"."quantity")
 );

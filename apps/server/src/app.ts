@@ -17,6 +17,10 @@ import {
   createAuditWriter,
   createMarketProducer,
   createMarketTape,
+  createOrderMatcher,
+  createPaperBroker,
+  tapeMarketData,
+  type OrderMatcher,
   loadEncryptionKeyring,
   importLegacyAuditRows,
   publishCommittedAudit,
@@ -65,6 +69,8 @@ export interface App {
   retention: RetentionJob;
   /** Produces the tape while this process holds the leader lock; `leading` says whether it does. */
   marketProducer: MarketProducer;
+  /** Fills resting limit orders while this process holds its lock. */
+  orderMatcher: OrderMatcher;
   /** Starts listening; resolves with the bound port (config.port 0 picks a free one). */
   listen(): Promise<number>;
   /** Graceful stop: no new connections, in-flight calls finish, sockets told to reconnect, database closed. */
@@ -129,6 +135,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     apiKeyUsage,
     market,
     keyring,
+    broker: createPaperBroker({ market: tapeMarketData(market), slippageTicks: config.market.slippageTicks, clock }),
   };
 
   const retention = startAuditRetention({ db: database.db, audit, clock, logger, retentionDays: config.audit.retentionDays });
@@ -149,6 +156,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     retryMs: config.market.leaderRetryMs,
   });
   await marketProducer.start();
+  const orderMatcher = createOrderMatcher({ database, deps, tape: market, retryMs: config.market.leaderRetryMs });
+  await orderMatcher.start();
   const wsGuard = createWsGuard({
     limits: config.wsLimits,
     logger,
@@ -239,6 +248,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       await stopped;
       clearTimeout(force);
       // Gives up the leader lock (another process takes over) while the bus can still publish.
+      await orderMatcher.stop();
       await marketProducer.stop();
       market.stop();
       await deps.rateLimits.denials.flush();
@@ -258,6 +268,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     database,
     retention,
     marketProducer,
+    orderMatcher,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -34,6 +34,8 @@ export interface MarketConfig {
   bufferSize: number;
   /** How often a process that does not produce the tape tries to take over. */
   leaderRetryMs: number;
+  /** Ticks against the taker on paper market orders (buys higher, sells lower). */
+  slippageTicks: number;
 }
 
 export interface AuditConfig {
@@ -110,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       printsPerSecond: int(env, 'MARKET_PRINTS_PER_SECOND', 4),
       bufferSize: int(env, 'MARKET_BUFFER_SIZE', 5_000),
       leaderRetryMs: int(env, 'MARKET_LEADER_RETRY_MS', 2_000, 100),
+      slippageTicks: int(env, 'MARKET_SLIPPAGE_TICKS', 1, 0),
     },
     security: {
       ...d,

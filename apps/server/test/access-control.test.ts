@@ -35,6 +35,16 @@ const KNOWN_PROCEDURES = [
   'system.onStatus',
   'market.lastPrices',
   'market.onTape',
+  'trading.execute',
+  'trading.cancel',
+  'trading.orders',
+  'trading.trades',
+  'trading.onTrade',
+  'trading.onOrder',
+  'positions.list',
+  'positions.close',
+  'alerts.list',
+  'alerts.onAlert',
   'bots.list',
   'bots.get',
   'bots.create',
@@ -93,6 +103,14 @@ describe('the router walk', () => {
       if (p.path.startsWith('audit.') || p.path.startsWith('security.')) expect(metaPermission(p.meta), p.path).toBe('logs.view');
       if (['system.status', 'system.onStatus', 'market.lastPrices', 'market.onTape'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe('trading.view');
       if (['system.start', 'system.stop', 'system.configure'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe(p.path);
+      if (['trading.execute', 'trading.cancel'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe('trading.execute');
+      if (['trading.orders', 'trading.trades', 'trading.onTrade', 'trading.onOrder', 'positions.list'].includes(p.path)) {
+        expect(metaPermission(p.meta), p.path).toBe('trading.view');
+      }
+      if (p.path === 'positions.close') expect(metaPermission(p.meta), p.path).toBe('positions.manage');
+      if (p.path.startsWith('alerts.')) expect(metaPermission(p.meta), p.path).toBe('alerts.view');
+      // Placing orders spends the trading budget (10 a minute per principal), however it is reached.
+      if (['trading.execute', 'positions.close'].includes(p.path)) expect((p.meta as { rateLimit?: string }).rateLimit, p.path).toBe('trading.execute');
       if (p.path.startsWith('sessions.') || ['auth.me', 'auth.logout', 'auth.changePassword'].includes(p.path)) {
         expect(metaPermission(p.meta), p.path).toBe('account.self');
       }

@@ -9,6 +9,7 @@ import type { RateLimiter } from './rate-limit/limiter.ts';
 import type { RateLimitPolicies } from './rate-limit/policies.ts';
 import type { createDenialAuditor } from './rate-limit/denial-audit.ts';
 import type { Keyring } from './crypto/secret-box.ts';
+import type { Broker } from './trading/broker.ts';
 
 export interface Clock {
   now(): Date;
@@ -37,6 +38,8 @@ export interface ApiDeps {
   market: Pick<MarketTape, 'after' | 'lastId' | 'lastPrices' | 'onPrint'>;
   /** Keys for secrets at rest (bot credentials): ENCRYPTION_KEY, or a generated dev key. */
   keyring: Keyring;
+  /** Where market orders go: the paper broker on the shared tape (a real adapter would be another Broker). */
+  broker: Broker;
 }
 
 export interface RateLimitDeps {

@@ -38,6 +38,7 @@ describe('the permission matrix', () => {
         'system.configure',
         'trading.execute',
         'trading.view',
+        'accounts.view',
         'positions.manage',
         'users.manage',
         'logs.view',
@@ -72,8 +73,8 @@ describe('the permission matrix', () => {
       expect(p === 'account.self' || /\.(view|read)$/.test(p), p).toBe(true);
     }
     for (const p of WRITES) expect(roleHasPermission('viewer', p), p).toBe(false);
-    // A viewer sees no more than a trader, except metrics the desk shares.
-    expect(viewer.filter((p) => !TRADER.includes(p))).toEqual(viewer.filter((p) => p === 'metrics.view'));
+    // A viewer sees no more than a trader, except metrics the desk shares and every account (it oversees).
+    expect(viewer.filter((p) => !TRADER.includes(p)).sort()).toEqual(['accounts.view', 'metrics.view']);
   });
 
   it('grants account.self to every role', () => {

@@ -9,6 +9,8 @@ export const PERMISSIONS = [
   'system.configure',
   'trading.execute',
   'trading.view',
+  // Every account's orders, fills, positions and alerts, not only one's own: the desk's overseers.
+  'accounts.view',
   'positions.manage',
   'users.manage',
   'logs.view',
@@ -38,7 +40,7 @@ const MATRIX: Record<Role, readonly Permission[]> = {
     'bots.write',
     'bots.delete',
   ],
-  viewer: ['account.self', 'trading.view', 'alerts.view', 'bots.read', 'metrics.view'],
+  viewer: ['account.self', 'trading.view', 'accounts.view', 'alerts.view', 'bots.read', 'metrics.view'],
 };
 
 const SETS: Record<Role, ReadonlySet<Permission>> = {

@@ -8,6 +8,9 @@ import { securityRouter } from './routers/security.ts';
 import { authRouter } from './routers/auth.ts';
 import { sessionsRouter } from './routers/sessions.ts';
 import { systemRouter } from './routers/system.ts';
+import { tradingRouter } from './routers/trading.ts';
+import { positionsRouter } from './routers/positions.ts';
+import { alertsRouter } from './routers/alerts.ts';
 import { usersRouter } from './routers/users.ts';
 import { router } from './trpc.ts';
 
@@ -20,6 +23,9 @@ export const appRouter = router({
   security: securityRouter,
   system: systemRouter,
   market: marketRouter,
+  trading: tradingRouter,
+  positions: positionsRouter,
+  alerts: alertsRouter,
   bots: botsRouter,
 });
 

@@ -8,6 +8,7 @@ export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
   'system.configure': 'Change the system configuration',
   'trading.execute': 'Place and cancel orders',
   'trading.view': 'See markets, orders and fills',
+  'accounts.view': "See every account's orders, fills, positions and alerts",
   'positions.manage': 'Adjust and close positions',
   'users.manage': 'Create users, change roles, reset passwords and end sessions',
   'logs.view': 'Read system logs',

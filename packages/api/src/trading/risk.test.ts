@@ -76,4 +76,16 @@ describe('checkOrderRisk', () => {
     expect(checkOrderRisk(limit(4900, { quantity: 4 }), ctx({ dailyNotional: 20_000 }))).toBeNull();
     expect(checkOrderRisk(market({ symbol: 'CL', quantity: 10 }), ctx({ lastPrice: 78.5, dailyNotional: 300_000 }))).toBe('max_daily_notional');
   });
+
+  it('always lets an order through that only reduces the position, never one that flips it', () => {
+    const spent = ctx({ position: 8, dailyNotional: limits.maxDailyNotionalPerUser });
+    expect(checkOrderRisk(market({ side: 'SELL', quantity: 8 }), spent)).toBeNull();
+    expect(checkOrderRisk(market({ side: 'SELL', quantity: 3 }), spent)).toBeNull();
+    expect(checkOrderRisk(market({ side: 'BUY', quantity: 1 }), spent)).toBe('max_daily_notional');
+    // Selling 9 against a long of 8 opens a new short: judged like any new risk.
+    expect(checkOrderRisk(market({ side: 'SELL', quantity: 9 }), spent)).toBe('max_daily_notional');
+    // The engine, universe, size and band rules still apply to reductions.
+    expect(checkOrderRisk(market({ side: 'SELL', quantity: 3 }), ctx({ position: 8, engineState: 'stopped' }))).toBe('engine_stopped');
+    expect(checkOrderRisk(market({ side: 'BUY', quantity: 2 }), ctx({ position: -12 }))).toBeNull();
+  });
 });

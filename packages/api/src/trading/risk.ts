@@ -48,7 +48,11 @@ export function checkOrderRisk(order: BrokerOrder, ctx: RiskContext): RiskRule |
     if (!Number.isFinite(order.limitPrice) || bandPct > ctx.limits.limitPriceBandPct + 1e-9) return 'limit_price_out_of_band';
   }
   const signed = order.side === 'BUY' ? order.quantity : -order.quantity;
-  if (Math.abs(ctx.position + signed) > ctx.limits.maxPositionPerSymbol) return 'max_position_per_symbol';
+  const after = Math.abs(ctx.position + signed);
+  // An order that only shrinks the position always may go: the limits exist to cap risk, and
+  // refusing its reduction (a close at the end of a busy day) would only keep risk on.
+  if (after < Math.abs(ctx.position) && Math.sign(ctx.position + signed) !== -Math.sign(ctx.position)) return null;
+  if (after > ctx.limits.maxPositionPerSymbol) return 'max_position_per_symbol';
   const price = order.type === 'limit' ? order.limitPrice : last;
   const notional = price * instrument.pointValue * order.quantity;
   if (ctx.dailyNotional + notional > ctx.limits.maxDailyNotionalPerUser) return 'max_daily_notional';

@@ -88,7 +88,8 @@ export const orders = pgTable(
     index('orders_created_idx').on(t.createdAt, t.id),
     index('orders_working_idx').on(t.symbol).where(sql`${t.status} = 'working'`),
     index('orders_bot_idx').on(t.botId),
-    check('orders_quantity', sql`${t.quantity} between 1 and 100`),
+    // The risk check caps quantity; a rejected ticket keeps the quantity it was sent with.
+    check('orders_quantity', sql`${t.quantity} >= 1`),
     check('orders_limit_price', sql`(${t.type} = 'limit') = (${t.limitPrice} is not null)`),
     check('orders_filled', sql`${t.filledQuantity} between 0 and ${t.quantity}`),
   ],

@@ -1,0 +1,295 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { and, eq, gte, inArray, sql } from 'drizzle-orm';
+import { engineState, orders, positions, type OrderRow, type Tx } from '@tapevision/db';
+import type { AuditActor, RequestOrigin } from '../audit/recorder.ts';
+import type { ApiDeps } from '../deps.ts';
+import { appError } from '../errors.ts';
+import type { ExecuteOrderInput, OrderView } from '../schemas/trading.ts';
+import type { Broker, BrokerOrder } from '../trading/broker.ts';
+import { DEFAULT_UNIVERSE, findInstrument, isOnTick, type Instrument } from '../trading/instruments.ts';
+import { checkOrderRisk, type RiskRule } from '../trading/risk.ts';
+import { bookFill, lockAccount, notionalOf } from './order-fills.ts';
+import { appendTradingEvents, publishTradingEvent, type NewTradingEvent } from './trading-events.ts';
+import { toOrderView } from './trading-views.ts';
+
+/** Who places an order, and for which account. A bot trades its owner's account as itself. */
+export interface TradingActor {
+  /** The account traded (a user id). */
+  ownerId: string;
+  actor: AuditActor;
+  origin: RequestOrigin;
+  botId: string | null;
+  /** `user:<id>`, `apikey:<id>` or `bot:<id>`. */
+  placedBy: string;
+}
+
+export interface TradingDeps extends Pick<ApiDeps, 'db' | 'bus' | 'clock' | 'audit' | 'market'> {
+  /** Prices market orders: the paper broker on the shared tape, or a real broker adapter. */
+  broker: Broker;
+  universe?: readonly Instrument[];
+}
+
+const RULE_MESSAGES: Record<RiskRule, string> = {
+  engine_stopped: 'The trading engine is stopped',
+  symbol_not_in_universe: 'The symbol is not traded here',
+  quantity_out_of_range: 'The quantity is outside the allowed range',
+  no_reference_price: 'There is no last price to judge the order against yet',
+  limit_price_out_of_band: 'The limit price is too far from the last price',
+  max_position_per_symbol: 'The order would take the position past its limit',
+  max_daily_notional: "The order would take today's notional past its limit",
+};
+
+// The first three depend on the desk's state, not on what was sent; the caller may retry later.
+const STATE_RULES: ReadonlySet<RiskRule> = new Set(['engine_stopped', 'no_reference_price', 'max_position_per_symbol', 'max_daily_notional']);
+
+export function riskRejection(rule: RiskRule, orderId: string) {
+  return appError(STATE_RULES.has(rule) ? 'PRECONDITION_FAILED' : 'BAD_REQUEST', `Order rejected: ${RULE_MESSAGES[rule]}`, {
+    reason: 'RISK_REJECTED',
+    rule,
+    orderId,
+  });
+}
+
+/** What makes two tickets "the same request": a retry must match the first in every field. */
+function requestHash(input: ExecuteOrderInput): string {
+  const { action, symbol, quantity, type, price, reason, confidence } = input;
+  return createHash('sha256')
+    .update(JSON.stringify([action, symbol, quantity, type, price ?? null, reason, confidence ?? null]))
+    .digest('base64url');
+}
+
+function startOfUtcDay(now: Date): Date {
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+}
+
+interface RiskInputs {
+  engineRunning: boolean;
+  limits: { maxPositionPerSymbol: number; maxDailyNotionalPerUser: number; limitPriceBandPct: number; maxOrderQuantity: number };
+  /** The worst position the account could reach in the order's direction, were its working orders to fill. */
+  exposure: number;
+  dailyNotional: number;
+}
+
+async function gatherRisk(tx: Tx, ownerId: string, symbol: string, side: 'BUY' | 'SELL', now: Date): Promise<RiskInputs> {
+  // FOR SHARE: a stop waits for orders already past this point, and every order after it sees it.
+  const [engine] = await tx.select().from(engineState).where(eq(engineState.id, 1)).for('share');
+  const [held] = await tx
+    .select({ quantity: positions.quantity })
+    .from(positions)
+    .where(and(eq(positions.ownerId, ownerId), eq(positions.symbol, symbol)));
+  const [working] = await tx
+    .select({ qty: sql<number>`coalesce(sum(${orders.quantity} - ${orders.filledQuantity}), 0)::int` })
+    .from(orders)
+    .where(and(eq(orders.ownerId, ownerId), eq(orders.symbol, symbol), eq(orders.status, 'working'), eq(orders.side, side)));
+  const [spent] = await tx
+    .select({ total: sql<number>`coalesce(sum(${orders.notional}), 0)::float8` })
+    .from(orders)
+    .where(and(eq(orders.ownerId, ownerId), inArray(orders.status, ['working', 'filled']), gte(orders.createdAt, startOfUtcDay(now))));
+  const position = held?.quantity ?? 0;
+  const pending = working?.qty ?? 0;
+  return {
+    engineRunning: engine?.state === 'running',
+    limits: engine ?? { maxPositionPerSymbol: 50, maxDailyNotionalPerUser: 10_000_000, limitPriceBandPct: 5, maxOrderQuantity: 100 },
+    exposure: side === 'BUY' ? position + pending : position - pending,
+    dailyNotional: Number(spent?.total ?? 0),
+  };
+}
+
+type Outcome =
+  | { kind: 'replay'; order: OrderRow }
+  | { kind: 'mismatch' }
+  | { kind: 'placed'; order: OrderRow; eventId: bigint | null; rule: RiskRule | null };
+
+/**
+ * One ticket, end to end: idempotent on (account, clientOrderId), risk-checked, and — order,
+ * fill, position and events — one transaction. A rejected order is stored too, so its retry
+ * answers the same rejection; it raises a trading alert and is audited. Throws the typed
+ * rejection (PRECONDITION_FAILED for the desk's state, BAD_REQUEST for the order itself).
+ */
+export async function executeOrder(deps: TradingDeps, who: TradingActor, input: ExecuteOrderInput): Promise<OrderView> {
+  const universe = deps.universe ?? DEFAULT_UNIVERSE;
+  const instrument = findInstrument(universe, input.symbol);
+  if (instrument && input.price !== undefined && !isOnTick(input.price, instrument.tickSize)) {
+    throw appError('BAD_REQUEST', `Price must be a multiple of ${instrument.tickSize} for ${instrument.symbol}`, { reason: 'OFF_TICK', tickSize: instrument.tickSize });
+  }
+  const hash = requestHash(input);
+  const outcome = await deps.db.transaction(async (tx: Tx): Promise<Outcome> => {
+    await lockAccount(tx, who.ownerId);
+    const [existing] = await tx
+      .select()
+      .from(orders)
+      .where(and(eq(orders.ownerId, who.ownerId), eq(orders.clientOrderId, input.clientOrderId)));
+    if (existing) return existing.requestHash === hash ? { kind: 'replay', order: existing } : { kind: 'mismatch' };
+
+    const now = deps.clock.now();
+    const risk = await gatherRisk(tx, who.ownerId, input.symbol, input.action, now);
+    const last = deps.market.lastPrices().find((p) => p.symbol === input.symbol);
+    const brokerOrder: BrokerOrder =
+      input.type === 'limit'
+        ? { type: 'limit', symbol: input.symbol, side: input.action, quantity: input.quantity, limitPrice: input.price! }
+        : { type: 'market', symbol: input.symbol, side: input.action, quantity: input.quantity };
+    const rule = checkOrderRisk(brokerOrder, {
+      engineState: risk.engineRunning ? 'running' : 'stopped',
+      universe,
+      limits: risk.limits,
+      position: risk.exposure,
+      dailyNotional: risk.dailyNotional,
+      lastPrice: last?.price ?? undefined,
+    });
+    const base = {
+      id: randomUUID(),
+      ownerId: who.ownerId,
+      botId: who.botId,
+      placedBy: who.placedBy,
+      clientOrderId: input.clientOrderId,
+      requestHash: hash,
+      symbol: input.symbol,
+      side: input.action,
+      type: input.type,
+      quantity: input.quantity,
+      limitPrice: input.type === 'limit' ? input.price! : null,
+      reason: input.reason,
+      confidence: input.confidence === undefined ? null : Math.round(input.confidence),
+      createdAt: now,
+      updatedAt: now,
+    };
+
+    if (rule || !instrument) {
+      const why = rule ?? 'symbol_not_in_universe';
+      const [order] = await tx.insert(orders).values({ ...base, status: 'rejected', rejectRule: why, rejectMessage: RULE_MESSAGES[why] }).returning();
+      const events: NewTradingEvent[] = [
+        { kind: 'order', ownerId: who.ownerId, payload: { ...toOrderView(order!) }, at: now },
+        {
+          kind: 'alert',
+          ownerId: who.ownerId,
+          payload: { category: 'trading', severity: 'warning', rule: why, message: `${input.action} ${input.quantity} ${input.symbol} rejected: ${RULE_MESSAGES[why]}`, orderId: order!.id, symbol: input.symbol },
+          at: now,
+        },
+      ];
+      return { kind: 'placed', order: order!, eventId: await appendTradingEvents(tx, events), rule: why };
+    }
+
+    if (input.type === 'limit') {
+      const [order] = await tx
+        .insert(orders)
+        .values({ ...base, status: 'working', notional: notionalOf(instrument, input.price!, input.quantity) })
+        .returning();
+      const eventId = await appendTradingEvents(tx, [{ kind: 'order', ownerId: who.ownerId, payload: { ...toOrderView(order!) }, at: now }]);
+      return { kind: 'placed', order: order!, eventId, rule: null };
+    }
+
+    const filled = deps.broker.submit(brokerOrder);
+    if (filled.status !== 'filled' || filled.averageFillPrice === undefined) throw new Error(`broker did not fill a market order: ${filled.reason ?? filled.status}`);
+    const [order] = await tx.insert(orders).values({ ...base, status: 'working' }).returning();
+    const booked = await bookFill(tx, universe, order!, { price: filled.averageFillPrice, quantity: input.quantity, printId: last?.printId ?? null, at: now });
+    const eventId = await appendTradingEvents(tx, booked.events);
+    return { kind: 'placed', order: booked.order, eventId, rule: null };
+  });
+
+  if (outcome.kind === 'mismatch') {
+    throw appError('CONFLICT', 'This clientOrderId was already used for a different order', { reason: 'CLIENT_ORDER_ID_REUSED' });
+  }
+  if (outcome.kind === 'replay') {
+    if (outcome.order.status === 'rejected' && outcome.order.rejectRule) throw riskRejection(outcome.order.rejectRule as RiskRule, outcome.order.id);
+    return toOrderView(outcome.order);
+  }
+  const { order, rule } = outcome;
+  await publishTradingEvent(deps.bus, outcome.eventId);
+  await deps.audit.record({
+    action: rule ? 'trade.rejected' : 'trade.executed',
+    outcome: rule ? 'failure' : 'success',
+    actor: who.actor,
+    origin: who.origin,
+    resource: { type: 'order', id: order.id },
+    details: {
+      ownerId: order.ownerId,
+      botId: order.botId,
+      clientOrderId: order.clientOrderId,
+      symbol: input.symbol,
+      side: input.action,
+      type: input.type,
+      quantity: input.quantity,
+      limitPrice: order.limitPrice,
+      status: order.status,
+      fillPrice: order.averageFillPrice,
+      ...(rule ? { rule } : {}),
+    },
+  });
+  if (rule) throw riskRejection(rule, order.id);
+  return toOrderView(order);
+}
+
+/**
+ * Cancels a working order of the caller's account. Another account's order answers NOT_FOUND,
+ * exactly like a missing one. Races with a fill on the same order: whichever commits first wins.
+ */
+export async function cancelOrder(deps: TradingDeps, who: TradingActor, orderId: string): Promise<OrderView> {
+  const result = await deps.db.transaction(async (tx: Tx) => {
+    const [found] = await tx.select({ ownerId: orders.ownerId }).from(orders).where(eq(orders.id, orderId));
+    if (!found || found.ownerId !== who.ownerId) return { kind: 'missing' as const };
+    await lockAccount(tx, who.ownerId);
+    const now = deps.clock.now();
+    const [cancelled] = await tx
+      .update(orders)
+      .set({ status: 'cancelled', notional: sql`${orders.notional} * ${orders.filledQuantity} / ${orders.quantity}`, updatedAt: now })
+      .where(and(eq(orders.id, orderId), eq(orders.status, 'working')))
+      .returning();
+    if (!cancelled) {
+      const [current] = await tx.select().from(orders).where(eq(orders.id, orderId));
+      return { kind: 'done' as const, order: current! };
+    }
+    const eventId = await appendTradingEvents(tx, [{ kind: 'order', ownerId: who.ownerId, payload: { ...toOrderView(cancelled) }, at: now }]);
+    return { kind: 'cancelled' as const, order: cancelled, eventId };
+  });
+  if (result.kind === 'missing') throw appError('NOT_FOUND', 'Order not found');
+  if (result.kind === 'done') {
+    throw appError('PRECONDITION_FAILED', `The order is already ${result.order.status}`, { reason: 'ORDER_NOT_WORKING', status: result.order.status });
+  }
+  await publishTradingEvent(deps.bus, result.eventId);
+  await deps.audit.record({
+    action: 'order.cancelled',
+    outcome: 'success',
+    actor: who.actor,
+    origin: who.origin,
+    resource: { type: 'order', id: orderId },
+    details: { ownerId: result.order.ownerId, clientOrderId: result.order.clientOrderId, symbol: result.order.symbol, side: result.order.side, quantity: result.order.quantity },
+  });
+  return toOrderView(result.order);
+}
+
+/** Flattens the account's position in `symbol` with a market order, through the same path as any ticket. */
+export async function closePosition(deps: TradingDeps, who: TradingActor, input: { symbol: string; clientOrderId?: string | undefined }): Promise<OrderView> {
+  if (input.clientOrderId) {
+    // A retried close finds the first one's order, though the position is flat by now.
+    const [first] = await deps.db
+      .select()
+      .from(orders)
+      .where(and(eq(orders.ownerId, who.ownerId), eq(orders.clientOrderId, input.clientOrderId)));
+    if (first) {
+      if (first.status === 'rejected' && first.rejectRule) throw riskRejection(first.rejectRule as RiskRule, first.id);
+      return toOrderView(first);
+    }
+  }
+  const [held] = await deps.db
+    .select()
+    .from(positions)
+    .where(and(eq(positions.ownerId, who.ownerId), eq(positions.symbol, input.symbol)));
+  if (!held || held.quantity === 0) throw appError('PRECONDITION_FAILED', `No open position in ${input.symbol}`, { reason: 'NO_POSITION' });
+  const order = await executeOrder(deps, who, {
+    action: held.quantity > 0 ? 'SELL' : 'BUY',
+    symbol: input.symbol,
+    quantity: Math.abs(held.quantity),
+    type: 'market',
+    reason: `Close the ${input.symbol} position`,
+    clientOrderId: input.clientOrderId ?? `close-${randomUUID()}`,
+  });
+  await deps.audit.record({
+    action: 'position.closed',
+    outcome: 'success',
+    actor: who.actor,
+    origin: who.origin,
+    resource: { type: 'position', id: `${who.ownerId}:${input.symbol}` },
+    details: { ownerId: who.ownerId, symbol: input.symbol, quantity: held.quantity, orderId: order.id, fillPrice: order.averageFillPrice },
+  });
+  return order;
+}
