@@ -11,7 +11,6 @@ function botActorOf(ctx: { principal: Principal; origin: RequestOrigin }): BotAc
   const p = ctx.principal;
   return {
     userId: p.userId,
-    role: p.role,
     permissions: p.permissions,
     actor: p.kind === 'apikey' ? { type: 'apikey', id: p.apiKeyId } : { type: 'user', id: p.userId },
     origin: ctx.origin,

@@ -9,7 +9,7 @@ import { SecretBoxError } from '../crypto/secret-box.ts';
 import { rotateSecrets } from '../crypto/rotate.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
-import { roleHasPermission, type Permission, type Role } from '../permissions.ts';
+import { roleHasPermission, type Permission } from '../permissions.ts';
 import {
   strategyParameterIssues,
   type BotCredentials,
@@ -32,21 +32,20 @@ const MAX_LISTED = 1_000;
 export interface BotActor {
   /** The account acting: the signed-in user, or the owner of the API key. */
   userId: string;
-  role: Role;
   /** What the caller may do now (an API key: its rights its owner still holds). */
   permissions: ReadonlySet<Permission>;
   actor: AuditActor;
   origin: RequestOrigin;
 }
 
-/** Roles that see every account (admins, and viewers who watch the desk); traders see their own. */
+/** Those who see every account (accounts.view: admins, and viewers who watch the desk) read every bot. */
 function seesAllAccounts(who: BotActor): boolean {
-  return who.role === 'admin' || who.role === 'viewer';
+  return who.permissions.has('accounts.view');
 }
 
-/** An admin may stop or delete any bot (a runaway); only the owner edits or starts one. */
+/** Admins (users.manage) may stop or delete any bot, a runaway one say; only the owner edits or starts one. */
 function managesAllBots(who: BotActor): boolean {
-  return who.role === 'admin';
+  return who.permissions.has('users.manage');
 }
 
 /** AAD prefix: every sealed value is bound to its bot, then to its column and key. */
