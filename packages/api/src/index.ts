@@ -46,3 +46,4 @@ export {
   type BotActor,
 } from './services/bots.ts';
 export { STRATEGIES, STRATEGY_NAMES, strategyFor, type Strategy, type StrategyName } from './trading/strategies/index.ts';
+export { createBotRunner, BOT_RUNNER_LOCK_KEY, type BotRunner } from './services/bot-runner.ts';
