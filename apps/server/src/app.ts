@@ -19,6 +19,7 @@ import {
   createMarketProducer,
   createMarketTape,
   createOrderMatcher,
+  createTradingEventFeed,
   createPaperBroker,
   tapeMarketData,
   type OrderMatcher,
@@ -116,6 +117,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   );
   const market = createMarketTape({ bus: database.bus, capacity: config.market.bufferSize });
   await market.start();
+  const tradingEvents = createTradingEventFeed({ deps: { db: database.db, bus: database.bus, logger }, pollMs: 5_000 });
+  await tradingEvents.start();
   const deps: ApiDeps = {
     db: database.db,
     bus: database.bus,
@@ -139,6 +142,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     apiKeyUsage,
     market,
     keyring,
+    tradingEvents,
     broker: createPaperBroker({ market: tapeMarketData(market), slippageTicks: config.market.slippageTicks, clock }),
   };
 
@@ -256,6 +260,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       // Gives up the leader lock (another process takes over) while the bus can still publish.
       await botRunner.stop();
       await orderMatcher.stop();
+      await tradingEvents.stop();
       await marketProducer.stop();
       market.stop();
       await deps.rateLimits.denials.flush();

@@ -356,6 +356,18 @@ describe('trading on one server', () => {
     expect(ids[0]! > BigInt(lastEventId) && ids[1]! > ids[0]!).toBe(true);
   });
 
+  it('still delivers an event whose notice was lost, from the periodic read', async () => {
+    const alerts = collect<AlertView>();
+    socket(server, desk.alice.token).trpc.alerts.onAlert.subscribe(undefined, alerts);
+    await new Promise((r) => setTimeout(r, 200));
+    // Written without a NOTIFY, as if the listening connection had dropped at that moment.
+    await server.app.deps.db.execute(
+      sql`insert into trading_events (kind, owner_id, payload) values ('alert', ${desk.alice.id}, ${JSON.stringify({ category: 'trading', severity: 'info', rule: 'lost_notice', message: 'written quietly', orderId: null, symbol: null })}::jsonb)`,
+    );
+    await waitFor(() => alerts.events.some((e) => e.data.rule === 'lost_notice'), 15_000, 'the quietly written alert');
+    expect(alerts.errors).toEqual([]);
+  });
+
   it('refuses every ticket the moment an admin stops the engine', async () => {
     await desk.admin.client.system.stop.mutate();
     try {

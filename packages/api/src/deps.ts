@@ -10,6 +10,7 @@ import type { RateLimitPolicies } from './rate-limit/policies.ts';
 import type { createDenialAuditor } from './rate-limit/denial-audit.ts';
 import type { Keyring } from './crypto/secret-box.ts';
 import type { Broker } from './trading/broker.ts';
+import type { TradingEventFeed } from './services/trading-events.ts';
 
 export interface Clock {
   now(): Date;
@@ -40,6 +41,8 @@ export interface ApiDeps {
   keyring: Keyring;
   /** Where market orders go: the paper broker on the shared tape (a real adapter would be another Broker). */
   broker: Broker;
+  /** Order updates, fills and alerts as they commit on any process, read once per process. */
+  tradingEvents: Pick<TradingEventFeed, 'cursor' | 'onEvent'>;
 }
 
 export interface RateLimitDeps {

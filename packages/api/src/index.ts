@@ -29,6 +29,7 @@ export { liveSessionIds } from './services/sessions.ts';
 export { ENGINE_EVENTS_CHANNEL, getEngineStatus, startEngine, stopEngine, configureEngine } from './services/engine.ts';
 export { checkOrderRisk, RISK_RULES, type RiskRule, type RiskContext } from './trading/risk.ts';
 export * from './crypto/index.ts';
+export { createTradingEventFeed, type TradingEventFeed } from './services/trading-events.ts';
 export { createOrderMatcher, ORDER_MATCHER_LOCK_KEY, type OrderMatcher } from './services/order-matcher.ts';
 export { executeOrder, cancelOrder, closePosition, type TradingActor } from './services/trading.ts';
 export { createPaperBroker, type PaperBroker } from './trading/paper-broker.ts';

@@ -1,10 +1,11 @@
-import type { DatabaseHandle, HeldLock } from '@tapevision/db';
+import type { DatabaseHandle } from '@tapevision/db';
 import type { ApiDeps } from '../deps.ts';
 import type { TapePrint } from '../schemas/market.ts';
 import { DEFAULT_UNIVERSE, type Instrument } from '../trading/instruments.ts';
 import type { Print } from '../trading/market-data.ts';
 import { createSimulatedMarket, type SimulatedMarket } from '../trading/simulated-market.ts';
 import { ENGINE_EVENTS_CHANNEL, getEngineStatus } from './engine.ts';
+import { createLeaderLoop, type LeaderLoop } from './leader-loop.ts';
 import { MARKET_PRINTS_CHANNEL, type MarketTape } from './market-tape.ts';
 
 // Any 64-bit constant works, the same in every process and unlike the other lock keys (…114–116).
@@ -30,12 +31,8 @@ export interface MarketProducerOptions {
   universe?: readonly Instrument[];
 }
 
-export interface MarketProducer {
-  start(): Promise<void>;
-  /** Stops printing, publishes what is queued and gives up the lock, so another process takes over. */
-  stop(): Promise<void>;
-  readonly leading: boolean;
-}
+/** Stopping it stops printing, publishes what is queued and gives up the lock, so another process takes over. */
+export type MarketProducer = LeaderLoop;
 
 /**
  * Exactly one process makes the tape: whichever holds the advisory lock. It runs the simulator
@@ -45,14 +42,9 @@ export interface MarketProducer {
 export function createMarketProducer(opts: MarketProducerOptions): MarketProducer {
   const { deps, tape } = opts;
   const universe = opts.universe ?? DEFAULT_UNIVERSE;
-  let lock: HeldLock | null = null;
   let market: SimulatedMarket | null = null;
   let base = 0n;
   let seq = 0n;
-  let stopped = false;
-  let timer: ReturnType<typeof setInterval> | undefined;
-  let unsubscribe: (() => void) | undefined;
-  let chain: Promise<void> = Promise.resolve();
   const pending: TapePrint[] = [];
   let pumping: Promise<void> | null = null;
 
@@ -76,76 +68,42 @@ export function createMarketProducer(opts: MarketProducerOptions): MarketProduce
     }
   }
 
-  function lead(held: HeldLock) {
-    lock = held;
-    const now = BigInt(deps.clock.now().getTime()) * IDS_PER_MILLISECOND;
-    const seen = tape.lastId();
-    base = seen !== null && seen >= now ? seen + 1n : now;
-    seq = 0n;
-    // Carry on from the last prices seen, so a hand-over does not jump the market back to its start.
-    const prices = new Map(tape.lastPrices().map((p) => [p.symbol, p.price]));
-    market = createSimulatedMarket({
-      seed: opts.seed,
-      printsPerSecond: opts.printsPerSecond,
-      universe: universe.map((i) => ({ ...i, startPrice: prices.get(i.symbol) ?? i.startPrice })),
-      clock: deps.clock,
-    });
-    market.onPrint(enqueue);
-    deps.logger.info({ firstId: (base + 1n).toString() }, 'market feed: this process produces the tape');
-  }
-
-  async function stepDown(reason: string) {
-    market?.stop();
-    market = null;
-    await pumping;
-    await lock?.release();
-    lock = null;
-    deps.logger.warn({ reason }, 'market feed: no longer producing the tape');
-  }
-
-  async function step() {
-    if (stopped) return;
-    if (!lock) {
-      const held = await opts.database.tryLock(MARKET_LEADER_LOCK_KEY);
-      if (!held) return;
-      if (stopped) return held.release();
-      lead(held);
-    } else if (!(await lock.check())) {
-      return stepDown('lock connection lost');
-    }
-    // Read on every step, not only on notices, so a lost notice delays a start or stop by one retry at most.
-    const { state } = await getEngineStatus(deps);
-    if (stopped || !market) return;
-    if (state === 'running') market.start();
-    else market.stop();
-  }
-
-  function schedule() {
-    chain = chain.then(step).catch((err: unknown) => deps.logger.warn({ err }, 'market feed step failed'));
-    return chain;
-  }
-
-  return {
-    async start() {
-      unsubscribe = await deps.bus.subscribe(ENGINE_EVENTS_CHANNEL, () => void schedule());
-      timer = setInterval(() => void schedule(), opts.retryMs);
-      timer.unref();
-      await schedule();
+  return createLeaderLoop({
+    name: 'market feed',
+    database: opts.database,
+    lockKey: MARKET_LEADER_LOCK_KEY,
+    bus: deps.bus,
+    channels: [ENGINE_EVENTS_CHANNEL],
+    retryMs: opts.retryMs,
+    logger: deps.logger,
+    role: {
+      lead() {
+        const now = BigInt(deps.clock.now().getTime()) * IDS_PER_MILLISECOND;
+        const seen = tape.lastId();
+        base = seen !== null && seen >= now ? seen + 1n : now;
+        seq = 0n;
+        // Carry on from the last prices seen, so a hand-over does not jump the market back to its start.
+        const prices = new Map(tape.lastPrices().map((p) => [p.symbol, p.price]));
+        market = createSimulatedMarket({
+          seed: opts.seed,
+          printsPerSecond: opts.printsPerSecond,
+          universe: universe.map((i) => ({ ...i, startPrice: prices.get(i.symbol) ?? i.startPrice })),
+          clock: deps.clock,
+        });
+        market.onPrint(enqueue);
+      },
+      // Reads the engine on every step, not only on notices, so a lost notice delays a start or stop by one retry at most.
+      async tick() {
+        const { state } = await getEngineStatus(deps);
+        if (!market) return;
+        if (state === 'running') market.start();
+        else market.stop();
+      },
+      async stepDown() {
+        market?.stop();
+        market = null;
+        await pumping;
+      },
     },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(timer);
-      unsubscribe?.();
-      await chain;
-      market?.stop();
-      market = null;
-      await pumping;
-      await lock?.release();
-      lock = null;
-    },
-    get leading() {
-      return lock !== null;
-    },
-  };
+  });
 }

@@ -1,11 +1,12 @@
 import { and, eq } from 'drizzle-orm';
-import { orders, type DatabaseHandle, type HeldLock, type Tx } from '@tapevision/db';
+import { orders, type DatabaseHandle, type Tx } from '@tapevision/db';
 import type { ApiDeps } from '../deps.ts';
 import type { Fill } from '../trading/broker.ts';
 import { DEFAULT_UNIVERSE, type Instrument } from '../trading/instruments.ts';
 import { createPaperBroker, type PaperBroker } from '../trading/paper-broker.ts';
 import { tapeMarketData } from '../trading/tape-market-data.ts';
 import { bookFill, lockAccount } from './order-fills.ts';
+import { createLeaderLoop, type LeaderLoop } from './leader-loop.ts';
 import type { MarketTape } from './market-tape.ts';
 import { appendTradingEvents, publishTradingEvent, TRADING_EVENTS_CHANNEL } from './trading-events.ts';
 
@@ -21,11 +22,7 @@ export interface OrderMatcherOptions {
   universe?: readonly Instrument[];
 }
 
-export interface OrderMatcher {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  readonly leading: boolean;
-}
+export type OrderMatcher = LeaderLoop;
 
 /**
  * Fills resting limit orders when the tape crosses them. Exactly one process does it (whichever
@@ -36,16 +33,10 @@ export interface OrderMatcher {
 export function createOrderMatcher(opts: OrderMatcherOptions): OrderMatcher {
   const { deps } = opts;
   const universe = opts.universe ?? DEFAULT_UNIVERSE;
-  let lock: HeldLock | null = null;
   let broker: PaperBroker | null = null;
   /** Our order id → the broker's id for it, and back. */
   const brokerIdOf = new Map<string, string>();
   const orderIdOf = new Map<string, string>();
-  let stopped = false;
-  let timer: ReturnType<typeof setInterval> | undefined;
-  let unsubscribe: (() => void) | undefined;
-  let chain: Promise<void> = Promise.resolve();
-  let syncQueued = false;
 
   async function book(fill: Fill) {
     const orderId = orderIdOf.get(fill.orderId);
@@ -118,69 +109,30 @@ export function createOrderMatcher(opts: OrderMatcherOptions): OrderMatcher {
     }
   }
 
-  function lead(held: HeldLock) {
-    lock = held;
-    broker = createPaperBroker({ market: tapeMarketData(opts.tape, universe), slippageTicks: 0, clock: deps.clock });
-    broker.onEvent((event) => {
-      if (event.type === 'fill') enqueueFill(event.fill);
-    });
-    deps.logger.info('order matcher: this process fills resting limit orders');
-  }
-
-  async function stepDown(reason: string) {
-    broker?.stop();
-    broker = null;
-    brokerIdOf.clear();
-    orderIdOf.clear();
-    await booking;
-    await lock?.release();
-    lock = null;
-    deps.logger.warn({ reason }, 'order matcher: no longer filling resting orders');
-  }
-
-  async function step() {
-    syncQueued = false;
-    if (stopped) return;
-    if (!lock) {
-      const held = await opts.database.tryLock(ORDER_MATCHER_LOCK_KEY);
-      if (!held) return;
-      if (stopped) return held.release();
-      lead(held);
-    } else if (!(await lock.check())) {
-      return stepDown('lock connection lost');
-    }
-    await sync();
-  }
-
-  function schedule() {
-    // Notices come with every fill and order; one pending re-read covers any number of them.
-    if (syncQueued) return chain;
-    syncQueued = true;
-    chain = chain.then(step).catch((err: unknown) => deps.logger.warn({ err }, 'order matcher step failed'));
-    return chain;
-  }
-
-  return {
-    async start() {
-      unsubscribe = await deps.bus.subscribe(TRADING_EVENTS_CHANNEL, () => void schedule());
-      timer = setInterval(() => void schedule(), opts.retryMs);
-      timer.unref();
-      await schedule();
+  return createLeaderLoop({
+    name: 'order matcher',
+    database: opts.database,
+    lockKey: ORDER_MATCHER_LOCK_KEY,
+    bus: deps.bus,
+    // Notices come with every fill and order; the loop turns any number of them into one re-read.
+    channels: [TRADING_EVENTS_CHANNEL],
+    retryMs: opts.retryMs,
+    logger: deps.logger,
+    role: {
+      lead() {
+        broker = createPaperBroker({ market: tapeMarketData(opts.tape, universe), slippageTicks: 0, clock: deps.clock });
+        broker.onEvent((event) => {
+          if (event.type === 'fill') enqueueFill(event.fill);
+        });
+      },
+      tick: sync,
+      async stepDown() {
+        broker?.stop();
+        broker = null;
+        brokerIdOf.clear();
+        orderIdOf.clear();
+        await booking;
+      },
     },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(timer);
-      unsubscribe?.();
-      await chain;
-      broker?.stop();
-      broker = null;
-      await booking;
-      await lock?.release();
-      lock = null;
-    },
-    get leading() {
-      return lock !== null;
-    },
-  };
+  });
 }

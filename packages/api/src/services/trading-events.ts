@@ -64,28 +64,110 @@ function isNotice(payload: unknown): payload is { id: string } {
   return typeof payload === 'object' && payload !== null && typeof (payload as { id?: unknown }).id === 'string' && /^\d{1,19}$/.test((payload as { id: string }).id);
 }
 
+function inScope(row: TradingEventRow, scope: EventScope): boolean {
+  if (row.kind !== scope.kind) return false;
+  if (scope.ownerId === null) return true;
+  return row.ownerId === scope.ownerId || (scope.includeDeskWide === true && row.ownerId === null);
+}
+
+/** Every trading event, read once per process however many clients subscribe. */
+export interface TradingEventFeed {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Id of the newest event handed to listeners (0 before the first). */
+  cursor(): bigint;
+  /** Listeners get events in id order, each once; returns the unsubscribe function. */
+  onEvent(listener: (row: TradingEventRow) => void): () => void;
+}
+
+export interface TradingEventFeedOptions {
+  deps: Pick<ApiDeps, 'db' | 'bus' | 'logger'>;
+  /** Reads even without a notice this often, so a notice lost with a dropped LISTEN costs a delay, not an event. */
+  pollMs: number;
+}
+
+/**
+ * Reads new events after each notice (one read in flight, one queued, however many notices) and
+ * hands them to this process's subscribers, instead of every subscriber querying for itself.
+ */
+export function createTradingEventFeed(opts: TradingEventFeedOptions): TradingEventFeed {
+  const { deps } = opts;
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  let cursor = 0n;
+  let unsubscribe: (() => void) | undefined;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let reading: Promise<void> = Promise.resolve();
+  let queued = false;
+  let stopped = false;
+
+  async function readOn() {
+    queued = false;
+    for (;;) {
+      const rows = await deps.db
+        .select()
+        .from(tradingEvents)
+        .where(gt(tradingEvents.id, cursor))
+        .orderBy(asc(tradingEvents.id))
+        .limit(EVENT_PAGE);
+      for (const row of rows) {
+        cursor = row.id;
+        emitter.emit('event', row);
+      }
+      if (rows.length < EVENT_PAGE || stopped) return;
+    }
+  }
+
+  function schedule() {
+    if (queued || stopped) return;
+    queued = true;
+    reading = reading.then(readOn).catch((err: unknown) => deps.logger.warn({ err }, 'trading events not read; retrying on the next notice'));
+  }
+
+  return {
+    async start() {
+      cursor = await newestEventId(deps.db);
+      unsubscribe = await deps.bus.subscribe(TRADING_EVENTS_CHANNEL, (payload) => {
+        if (isNotice(payload) && BigInt(payload.id) > cursor) schedule();
+      });
+      timer = setInterval(schedule, opts.pollMs);
+      timer.unref();
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      unsubscribe?.();
+      await reading;
+      emitter.removeAllListeners();
+    },
+    cursor: () => cursor,
+    onEvent(listener) {
+      emitter.on('event', listener);
+      return () => emitter.off('event', listener);
+    },
+  };
+}
+
 /**
  * The scope's events as they commit, on every process; with `lastEventId`, first every one after
- * it. Listens before reading and always reads on from the last id yielded, so a notice that is
- * lost, repeated or overtaken costs nothing, and nothing comes out twice or out of order.
+ * it from the database. Listens to the feed before reading, then skips anything at or below the
+ * last id yielded: ids follow commit order, so nothing falls between backfill and live, and
+ * nothing comes out twice or out of order.
  */
 export async function* tradingEventStream(
-  deps: Pick<ApiDeps, 'db' | 'bus'>,
+  deps: Pick<ApiDeps, 'db' | 'tradingEvents'>,
   scope: EventScope,
   input: { lastEventId?: string | null | undefined },
   signal: AbortSignal | undefined,
 ): AsyncGenerator<TradingEventRow> {
   const local = new EventEmitter();
-  const notices = on(local, 'notice', signal ? { signal } : {});
-  let unsubscribe: (() => void) | undefined;
+  const live = on(local, 'event', signal ? { signal } : {});
+  const unsubscribe = deps.tradingEvents.onEvent((row) => {
+    if (inScope(row, scope)) local.emit('event', row);
+  });
   try {
-    unsubscribe = await deps.bus.subscribe(TRADING_EVENTS_CHANNEL, (payload) => {
-      if (isNotice(payload)) local.emit('notice', payload);
-    });
-    let cursor = input.lastEventId ? BigInt(input.lastEventId) : await newestEventId(deps.db);
-    // `seen`: a notice's id. Ids follow commit order and the notice goes out after the commit, so
-    // once a read made after it comes back short, nothing at or below it can still appear.
-    const drain = async function* (seen: bigint): AsyncGenerator<TradingEventRow> {
+    let cursor = input.lastEventId ? BigInt(input.lastEventId) : deps.tradingEvents.cursor();
+    if (input.lastEventId) {
       for (;;) {
         const rows = await eventsAfter(deps.db, scope, cursor);
         for (const row of rows) {
@@ -93,22 +175,19 @@ export async function* tradingEventStream(
           cursor = row.id;
           yield row;
         }
-        if (rows.length < EVENT_PAGE) {
-          if (seen > cursor) cursor = seen;
-          return;
-        }
+        if (rows.length < EVENT_PAGE) break;
       }
-    };
-    if (input.lastEventId) yield* drain(0n);
-    for await (const [notice] of notices) {
-      const id = BigInt((notice as { id: string }).id);
-      if (id <= cursor) continue;
-      yield* drain(id);
+    }
+    for await (const [event] of live) {
+      const row = event as TradingEventRow;
+      if (row.id <= cursor) continue;
+      cursor = row.id;
+      yield row;
     }
   } catch (err) {
     if (!(err instanceof Error && err.name === 'AbortError')) throw err;
   } finally {
-    unsubscribe?.();
-    await notices.return?.();
+    unsubscribe();
+    await live.return?.();
   }
 }
