@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
 import { eq, sql } from 'drizzle-orm';
-import { bots, fills, type Bot, type DatabaseHandle, type HeldLock } from '@tapevision/db';
+import { fills, type Bot, type DatabaseHandle } from '@tapevision/db';
 import type { ApiDeps } from '../deps.ts';
 import { DetailedCause } from '../errors.ts';
 import type { TapePrint } from '../schemas/market.ts';
 import { DEFAULT_UNIVERSE, findInstrument, type Instrument } from '../trading/instruments.ts';
 import { strategyFor, type AnyStrategy, type Signal } from '../trading/strategies/index.ts';
 import { BOTS_CHANNEL, ownerMayTrade, recordBotError, runningBots, stopBotFromRunner } from './bots.ts';
+import { createLeaderLoop, type LeaderLoop } from './leader-loop.ts';
 import { executeOrder, type TradingActor } from './trading.ts';
 
 // Any 64-bit constant works, the same in every process and unlike the other lock keys (…120, …121).
@@ -24,11 +25,8 @@ export interface BotRunnerOptions {
   universe?: readonly Instrument[];
 }
 
-export interface BotRunner {
-  start(): Promise<void>;
-  /** Stops feeding bots, waits for orders under way, and gives up the lock so another process takes over. */
-  stop(): Promise<void>;
-  readonly leading: boolean;
+/** start, stop (waits for orders under way, then gives up the lock) and leading, as every leader loop. */
+export interface BotRunner extends LeaderLoop {
   /** Ids of the bots this process runs now (none unless it leads). */
   readonly running: string[];
   /** Resolves once every print and reload queued so far has been handled (tests). */
@@ -68,13 +66,8 @@ export function createBotRunner(opts: BotRunnerOptions): BotRunner {
   const { deps } = opts;
   const universe = opts.universe ?? DEFAULT_UNIVERSE;
   const live = new Map<string, RunningBot>();
-  let lock: HeldLock | null = null;
-  let stopped = false;
-  let timer: ReturnType<typeof setInterval> | undefined;
-  let unsubscribeBus: (() => void) | undefined;
+  let leading = false;
   let unsubscribePrints: (() => void) | undefined;
-  // Lock steps and reloads, one at a time, so the map is only changed in order.
-  let control: Promise<void> = Promise.resolve();
 
   async function positionsOf(botId: string): Promise<Map<string, number>> {
     const rows = await deps.db
@@ -116,14 +109,8 @@ export function createBotRunner(opts: BotRunnerOptions): BotRunner {
     for (const row of rows) await install(row);
   }
 
-  async function reloadOne(id: string): Promise<void> {
-    const [row] = await deps.db.select().from(bots).where(eq(bots.id, id));
-    if (!row || row.status !== 'running') live.delete(id);
-    else await install(row);
-  }
-
   function onPrint(print: TapePrint): void {
-    if (!lock) return;
+    if (!leading) return;
     for (const bot of live.values()) {
       if (!bot.row.symbols.includes(print.symbol)) continue;
       if (bot.pending >= MAX_PENDING_PRINTS) continue;
@@ -140,7 +127,7 @@ export function createBotRunner(opts: BotRunnerOptions): BotRunner {
   async function handle(botId: string, print: TapePrint): Promise<void> {
     const bot = live.get(botId);
     const instrument = findInstrument(universe, print.symbol);
-    if (!bot || !instrument || stopped) return;
+    if (!bot || !instrument || !leading) return;
     const position = bot.position.get(print.symbol) ?? 0;
     const { state, signal } = bot.strategy.decide(bot.params, bot.state, { id: print.id, symbol: print.symbol, price: print.price }, { tickSize: instrument.tickSize, position });
     bot.state = state;
@@ -190,74 +177,45 @@ export function createBotRunner(opts: BotRunnerOptions): BotRunner {
     await recordBotError(deps, bot.row.id, text);
   }
 
-  async function lead(held: HeldLock): Promise<void> {
-    lock = held;
-    unsubscribePrints = deps.market.onPrint(onPrint);
-    await reloadAll();
-    deps.logger.info({ bots: live.size }, 'bot runner: this process runs the bots');
-  }
-
-  async function stepDown(reason: string): Promise<void> {
-    unsubscribePrints?.();
-    unsubscribePrints = undefined;
+  async function settled(): Promise<void> {
     await Promise.all([...live.values()].map((b) => b.chain));
-    live.clear();
-    await lock?.release();
-    lock = null;
-    deps.logger.warn({ reason }, 'bot runner: no longer running the bots');
   }
 
-  async function step(): Promise<void> {
-    if (stopped) return;
-    if (!lock) {
-      const held = await opts.database.tryLock(BOT_RUNNER_LOCK_KEY);
-      if (!held) return;
-      if (stopped) return held.release();
-      return lead(held);
-    }
-    if (!(await lock.check())) return stepDown('lock connection lost');
-    await reloadAll();
-  }
-
-  function schedule(work: () => Promise<void>): Promise<void> {
-    control = control.then(work).catch((err: unknown) => deps.logger.warn({ err }, 'bot runner step failed'));
-    return control;
-  }
+  // Every 'bots' notice and every timer tick reloads the running bots: one query, and a lost
+  // notice delays a start or stop by one retry at most.
+  const loop = createLeaderLoop({
+    name: 'bot runner',
+    database: opts.database,
+    lockKey: BOT_RUNNER_LOCK_KEY,
+    bus: deps.bus,
+    channels: [BOTS_CHANNEL],
+    retryMs: opts.retryMs,
+    logger: deps.logger,
+    role: {
+      lead() {
+        leading = true;
+        unsubscribePrints = deps.market.onPrint(onPrint);
+      },
+      tick: reloadAll,
+      async stepDown() {
+        leading = false;
+        unsubscribePrints?.();
+        unsubscribePrints = undefined;
+        await settled();
+        live.clear();
+      },
+    },
+  });
 
   return {
-    async start() {
-      unsubscribeBus = await deps.bus.subscribe(BOTS_CHANNEL, (payload) => {
-        const id = (payload as { id?: unknown } | null)?.id;
-        if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id)) return;
-        void schedule(async () => {
-          if (lock && !stopped) await reloadOne(id);
-        });
-      });
-      timer = setInterval(() => void schedule(step), opts.retryMs);
-      timer.unref();
-      await schedule(step);
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(timer);
-      unsubscribeBus?.();
-      await control;
-      unsubscribePrints?.();
-      await Promise.all([...live.values()].map((b) => b.chain));
-      live.clear();
-      await lock?.release();
-      lock = null;
-    },
+    start: () => loop.start(),
+    stop: () => loop.stop(),
     get leading() {
-      return lock !== null;
+      return loop.leading;
     },
     get running() {
       return [...live.keys()];
     },
-    async idle() {
-      await control;
-      await Promise.all([...live.values()].map((b) => b.chain));
-    },
+    idle: settled,
   };
 }
