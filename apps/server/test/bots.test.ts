@@ -155,9 +155,11 @@ describe('bots CRUD', () => {
     ]);
     for (const u of updates) expect(JSON.stringify(u)).not.toMatch(/tv1\.|plain-/);
 
-    // Nothing changed: no new version, no audit row.
-    const same = await c.bots.update.mutate({ id: created.id, credentials: { apiKey: SECRET_MASK, apiSecret: SECRET_MASK } });
+    // Nothing changed, whatever the order of the keys: no new version, no audit row.
+    const reordered = Object.fromEntries(Object.entries(tuned.parameters).reverse());
+    const same = await c.bots.update.mutate({ id: created.id, parameters: reordered as never, credentials: { apiSecret: SECRET_MASK, apiKey: SECRET_MASK } });
     expect(same.version).toBe(tuned.version);
+    expect((await auditRows(server, ['bot.updated'])).filter((r) => r.resourceId === created.id)).toHaveLength(3);
   });
 
   it('refuses a mask where no secret is saved, and saves nothing', async () => {

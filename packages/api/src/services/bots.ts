@@ -277,6 +277,13 @@ function changedSecretFields(before: Sealed, after: Sealed): string[] {
   return changed.sort();
 }
 
+/** JSON with object keys sorted: jsonb does not keep key order, so equal objects must compare equal. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
 export async function updateBot(deps: ApiDeps, input: UpdateBotInput, who: BotActor): Promise<BotView> {
   let result: { row: Bot; changed: string[]; secretsChanged: string[] } | null;
   try {
@@ -300,7 +307,7 @@ export async function updateBot(deps: ApiDeps, input: UpdateBotInput, who: BotAc
         parameters: sealed.parameters,
         credentials: sealed.credentials,
       };
-      const changed = (Object.keys(patch) as (keyof typeof patch)[]).filter((k) => JSON.stringify(patch[k]) !== JSON.stringify(before[k]));
+      const changed = (Object.keys(patch) as (keyof typeof patch)[]).filter((k) => canonical(patch[k]) !== canonical(before[k]));
       if (changed.length === 0) return { row: before, changed, secretsChanged: [] };
       const [row] = await tx
         .update(bots)
