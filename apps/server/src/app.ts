@@ -89,6 +89,11 @@ const expectedMigrations = (
 
 export async function createApp(opts: AppOptions): Promise<App> {
   const { config, logger } = opts;
+  // Before the database is touched: a misconfigured key stops the start, not a half-started server.
+  const keyring = loadEncryptionKeyring(
+    { ENCRYPTION_KEY: config.encryption.key, ENCRYPTION_KEY_FILE: config.encryption.keyFile },
+    { production: config.production, dataDir: config.dataDir, logger },
+  );
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.databaseUrl || opts.inMemoryDatabase ? undefined : path.join(config.dataDir, 'pglite'),
@@ -111,10 +116,6 @@ export async function createApp(opts: AppOptions): Promise<App> {
       clock,
     );
   const apiKeyUsage = createLastUsedTracker({ db: database.db, logger });
-  const keyring = loadEncryptionKeyring(
-    { ENCRYPTION_KEY: config.encryption.key, ENCRYPTION_KEY_FILE: config.encryption.keyFile },
-    { production: config.production, dataDir: config.dataDir, logger },
-  );
   const market = createMarketTape({ bus: database.bus, capacity: config.market.bufferSize });
   await market.start();
   const tradingEvents = createTradingEventFeed({ deps: { db: database.db, bus: database.bus, logger }, pollMs: 5_000 });
