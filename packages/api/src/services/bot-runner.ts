@@ -40,8 +40,11 @@ interface RunningBot {
   state: unknown;
   /** The bot's own net position per symbol, from its fills. */
   position: Map<string, number>;
-  /** Prints are handled one at a time per bot, so each decision sees the last order's position. */
-  chain: Promise<void>;
+}
+
+/** Prints are handled one at a time per bot, so each decision sees the last order's position. */
+interface BotQueue {
+  tail: Promise<void>;
   pending: number;
 }
 
@@ -66,6 +69,9 @@ export function createBotRunner(opts: BotRunnerOptions): BotRunner {
   const { deps } = opts;
   const universe = opts.universe ?? DEFAULT_UNIVERSE;
   const live = new Map<string, RunningBot>();
+  const queues = new Map<string, BotQueue>();
+  /** Every print still being handled, whether or not its bot is still in `live`. */
+  const inflight = new Set<Promise<void>>();
   let leading = false;
   let unsubscribePrints: (() => void) | undefined;
 
@@ -97,8 +103,6 @@ export function createBotRunner(opts: BotRunnerOptions): BotRunner {
       params: parsed.data,
       state: same ? current.state : strategy.init(),
       position,
-      chain: current?.chain ?? Promise.resolve(),
-      pending: current?.pending ?? 0,
     });
   }
 
@@ -113,14 +117,20 @@ export function createBotRunner(opts: BotRunnerOptions): BotRunner {
     if (!leading) return;
     for (const bot of live.values()) {
       if (!bot.row.symbols.includes(print.symbol)) continue;
-      if (bot.pending >= MAX_PENDING_PRINTS) continue;
-      bot.pending += 1;
-      bot.chain = bot.chain
-        .then(() => handle(bot.row.id, print))
-        .catch((err: unknown) => deps.logger.warn({ err, botId: bot.row.id }, 'bot print handling failed'))
+      const id = bot.row.id;
+      let queue = queues.get(id);
+      if (!queue) queues.set(id, (queue = { tail: Promise.resolve(), pending: 0 }));
+      if (queue.pending >= MAX_PENDING_PRINTS) continue;
+      queue.pending += 1;
+      const work: Promise<void> = queue.tail
+        .then(() => handle(id, print))
+        .catch((err: unknown) => deps.logger.warn({ err, botId: id }, 'bot print handling failed'))
         .finally(() => {
-          bot.pending -= 1;
+          inflight.delete(work);
+          if (--queue.pending === 0 && queues.get(id) === queue) queues.delete(id);
         });
+      queue.tail = work;
+      inflight.add(work);
     }
   }
 
@@ -178,7 +188,7 @@ export function createBotRunner(opts: BotRunnerOptions): BotRunner {
   }
 
   async function settled(): Promise<void> {
-    await Promise.all([...live.values()].map((b) => b.chain));
+    while (inflight.size > 0) await Promise.all([...inflight]);
   }
 
   // Every 'bots' notice and every timer tick reloads the running bots: one query, and a lost
