@@ -15,6 +15,7 @@ import {
   createRateLimiter,
   createAuditRecorder,
   createAuditWriter,
+  createBotRunner,
   createMarketProducer,
   createMarketTape,
   createOrderMatcher,
@@ -32,6 +33,7 @@ import {
   createTokenService,
   systemClock,
   type ApiDeps,
+  type BotRunner,
   type MarketProducer,
   type AuditRecorder,
   type Clock,
@@ -72,6 +74,8 @@ export interface App {
   marketProducer: MarketProducer;
   /** Fills resting limit orders while this process holds its lock. */
   orderMatcher: OrderMatcher;
+  /** Runs the running bots while this process holds their lock (with PGlite, always). */
+  botRunner: BotRunner;
   /** Starts listening; resolves with the bound port (config.port 0 picks a free one). */
   listen(): Promise<number>;
   /** Graceful stop: no new connections, in-flight calls finish, sockets told to reconnect, database closed. */
@@ -163,6 +167,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   await marketProducer.start();
   const orderMatcher = createOrderMatcher({ database, deps, tape: market, retryMs: config.market.leaderRetryMs });
   await orderMatcher.start();
+  const botRunner = createBotRunner({ database, deps, retryMs: config.market.leaderRetryMs });
+  await botRunner.start();
   const wsGuard = createWsGuard({
     limits: config.wsLimits,
     logger,
@@ -253,6 +259,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       await stopped;
       clearTimeout(force);
       // Gives up the leader lock (another process takes over) while the bus can still publish.
+      await botRunner.stop();
       await orderMatcher.stop();
       await tradingEvents.stop();
       await marketProducer.stop();
@@ -275,6 +282,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     retention,
     marketProducer,
     orderMatcher,
+    botRunner,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
