@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { DEV_KEY_FILE, loadEncryptionKeyring, rotateBotSecrets, type BotRotationReport, type Keyring } from '@tapevision/api';
 import { openDatabase, type DatabaseHandle } from '@tapevision/db';
 import { loadConfig } from './config.ts';
+import { describeUrl, errorMessage } from './cli-support.ts';
 
 const USAGE = `Usage: pnpm secrets:rotate [--json]
 
@@ -71,20 +72,6 @@ async function openServerDatabase(config: ReturnType<typeof loadConfig>): Promis
   return { handle: await openDatabase({ dataDir: dir }), where };
 }
 
-// Never print a password from the URL.
-function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
-  } catch {
-    return '(unparsable DATABASE_URL)';
-  }
-}
-
-function errorMessage(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length) return errorMessage(err.errors[0]);
-  return err instanceof Error ? err.message || err.name : String(err);
-}
 
 function summary(report: BotRotationReport, where: string, keyring: Keyring): string {
   const lines = [

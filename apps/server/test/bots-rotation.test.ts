@@ -4,7 +4,6 @@
  * a second run changes nothing; a value that does not open is reported and left alone; and
  * `pnpm secrets:rotate` does it from the command line, printing counts and never a secret.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -13,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_KEY_FILE, isEncrypted, openBotSecrets, parseEncryptionKeys, rotateBotSecrets, secretKeyId, type Keyring } from '@tapevision/api';
 import type { Bot } from '@tapevision/db';
 import { botRow, overwriteBot, plaintextHits } from './support/bots.ts';
-import { baseEnv, SERVER_DIR } from './support/process.ts';
+import { runServerCli, type CliResult } from './support/process.ts';
 import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer } from './support/server.ts';
 import { seedUser, signIn, type SignedIn } from './support/users.ts';
 
@@ -105,30 +104,8 @@ describe('rotateBotSecrets', () => {
   });
 });
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function runRotate(env: Record<string, string | undefined>, args: string[] = [], via: 'node' | 'pnpm' = 'node'): Promise<CliResult> {
-  const [command, argv, cwd] =
-    via === 'node'
-      ? [process.execPath, ['--import', 'tsx', 'src/rotate-keys.ts', ...args], SERVER_DIR]
-      : ['pnpm', ['-s', 'secrets:rotate', ...args], path.resolve(SERVER_DIR, '../..')];
-  const child = spawn(command, argv, { cwd, env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runServerCli({ file: 'rotate-keys.ts', script: 'secrets:rotate' }, env, args, via);
 }
 
 // The command runs beside a live server, so it needs a database two processes can share: Postgres.
