@@ -15,6 +15,7 @@ import {
   createRateLimiter,
   createAuditRecorder,
   createAuditWriter,
+  createBotRunner,
   createMarketProducer,
   createMarketTape,
   createOrderMatcher,
@@ -32,6 +33,7 @@ import {
   createTokenService,
   systemClock,
   type ApiDeps,
+  type BotRunner,
   type MarketProducer,
   type AuditRecorder,
   type Clock,
@@ -72,6 +74,8 @@ export interface App {
   marketProducer: MarketProducer;
   /** Fills resting limit orders while this process holds its lock. */
   orderMatcher: OrderMatcher;
+  /** Runs the running bots while this process holds their lock (with PGlite, always). */
+  botRunner: BotRunner;
   /** Starts listening; resolves with the bound port (config.port 0 picks a free one). */
   listen(): Promise<number>;
   /** Graceful stop: no new connections, in-flight calls finish, sockets told to reconnect, database closed. */
@@ -85,6 +89,11 @@ const expectedMigrations = (
 
 export async function createApp(opts: AppOptions): Promise<App> {
   const { config, logger } = opts;
+  // Before the database is touched: a misconfigured key stops the start, not a half-started server.
+  const keyring = loadEncryptionKeyring(
+    { ENCRYPTION_KEY: config.encryption.key, ENCRYPTION_KEY_FILE: config.encryption.keyFile },
+    { production: config.production, dataDir: config.dataDir, logger },
+  );
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.databaseUrl || opts.inMemoryDatabase ? undefined : path.join(config.dataDir, 'pglite'),
@@ -107,10 +116,6 @@ export async function createApp(opts: AppOptions): Promise<App> {
       clock,
     );
   const apiKeyUsage = createLastUsedTracker({ db: database.db, logger });
-  const keyring = loadEncryptionKeyring(
-    { ENCRYPTION_KEY: config.encryption.key, ENCRYPTION_KEY_FILE: config.encryption.keyFile },
-    { production: config.production, dataDir: config.dataDir, logger },
-  );
   const market = createMarketTape({ bus: database.bus, capacity: config.market.bufferSize });
   await market.start();
   const tradingEvents = createTradingEventFeed({ deps: { db: database.db, bus: database.bus, logger }, pollMs: 5_000 });
@@ -162,6 +167,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   await marketProducer.start();
   const orderMatcher = createOrderMatcher({ database, deps, tape: market, retryMs: config.market.leaderRetryMs });
   await orderMatcher.start();
+  const botRunner = createBotRunner({ database, deps, retryMs: config.market.leaderRetryMs });
+  await botRunner.start();
   const wsGuard = createWsGuard({
     limits: config.wsLimits,
     logger,
@@ -252,6 +259,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       await stopped;
       clearTimeout(force);
       // Gives up the leader lock (another process takes over) while the bus can still publish.
+      await botRunner.stop();
       await orderMatcher.stop();
       await tradingEvents.stop();
       await marketProducer.stop();
@@ -274,6 +282,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     retention,
     marketProducer,
     orderMatcher,
+    botRunner,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

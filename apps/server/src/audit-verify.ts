@@ -18,6 +18,7 @@ import { verifyAuditLog, type AuditBreak, type VerifyReport } from '@tapevision/
 import { auditVerifyInput } from '@tapevision/api/schemas';
 import { openDatabase, type DatabaseHandle } from '@tapevision/db';
 import { loadConfig } from './config.ts';
+import { describeUrl, errorMessage } from './cli-support.ts';
 
 const USAGE = `Usage: pnpm audit:verify [--from ISO] [--to ISO] [--json]
 
@@ -109,24 +110,6 @@ async function openServerDatabase(): Promise<{ handle: DatabaseHandle; where: st
 
 class ConnectionError extends Error {}
 
-// Never print a password from the URL.
-function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
-  } catch {
-    return '(unparsable DATABASE_URL)';
-  }
-}
-
-function errorMessage(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length) return errorMessage(err.errors[0]);
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    return err.message || (cause ? errorMessage(cause) : err.name);
-  }
-  return String(err);
-}
 
 function describeBreak(b: AuditBreak): string {
   const row = b.rowId ? `row id ${b.rowId}${b.at ? `, written ${b.at}` : ''}` : 'no row left to show';

@@ -45,6 +45,13 @@ const KNOWN_PROCEDURES = [
   'positions.close',
   'alerts.list',
   'alerts.onAlert',
+  'bots.list',
+  'bots.get',
+  'bots.create',
+  'bots.update',
+  'bots.delete',
+  'bots.start',
+  'bots.stop',
 ];
 
 /** The only two shapes of access a procedure may declare. */

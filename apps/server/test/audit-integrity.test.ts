@@ -3,7 +3,6 @@
  * database, rows changed, deleted, reordered, cut off and forged with raw SQL, several writers on
  * one Postgres, retention cuts, and the `audit:verify` command against Postgres and PGlite.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -12,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } 
 import { applyAuditRetention, verifyAuditLog, type AuditBreak, type VerifyReport } from '@tapevision/api';
 import { auditChains, auditLogs, openDatabase, sql, type AuditLog, type Database } from '@tapevision/db';
 import { errorData, rejectionOf } from './support/clients.ts';
-import { baseEnv, killAllServerProcesses, SERVER_DIR, startServerProcess } from './support/process.ts';
+import { runServerCli, type CliResult, killAllServerProcesses, startServerProcess } from './support/process.ts';
 import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer, type TestServerOptions } from './support/server.ts';
 import { seedUser, signIn, type SeededUser, type SignedIn } from './support/users.ts';
 
@@ -638,31 +637,8 @@ describe('retention', () => {
   });
 });
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `audit:verify` as an operator would, in a clean environment. */
 function runCli(env: Record<string, string | undefined>, args: string[] = [], via: 'node' | 'pnpm' = 'node'): Promise<CliResult> {
-  const [command, argv, cwd] =
-    via === 'node'
-      ? [process.execPath, ['--import', 'tsx', 'src/audit-verify.ts', ...args], SERVER_DIR]
-      : ['pnpm', ['-s', 'audit:verify', ...args], path.resolve(SERVER_DIR, '../..')];
-  const child = spawn(command, argv, { cwd, env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runServerCli({ file: 'audit-verify.ts', script: 'audit:verify' }, env, args, via);
 }
 
 describe('pnpm audit:verify', () => {

@@ -155,15 +155,39 @@ describe('the JWT secret', () => {
     expect((await missing.exited).code).not.toBe(0);
     expect(missing.stderr).toMatch(/JWT_SECRET_FILE .* cannot be read/);
 
-    const proc = startServerProcess({ ...where.env, NODE_ENV: 'production', JWT_SECRET_FILE: secretFile, ADMIN_PASSWORD: 'violet-harbor-quantum-lantern-7' });
+    const encryptionKey = randomBytes(32).toString('base64');
+    const proc = startServerProcess({
+      ...where.env,
+      NODE_ENV: 'production',
+      JWT_SECRET_FILE: secretFile,
+      ENCRYPTION_KEY: encryptionKey,
+      ADMIN_PASSWORD: 'violet-harbor-quantum-lantern-7',
+    });
     const { url, trpcUrl } = await proc.listening();
     const ready = await fetch(`${url}/readyz`);
     expect(ready.status).toBe(200);
     const login = await httpClient({ trpcUrl }).auth.login.mutate({ email: DEFAULT_ADMIN, password: 'violet-harbor-quantum-lantern-7' });
     await expect(httpClient({ trpcUrl }, { token: login.accessToken }).auth.me.query()).resolves.toMatchObject({ role: 'admin' });
     expect(proc.stdout + proc.stderr).not.toContain(secret);
+    expect(proc.stdout + proc.stderr).not.toContain(encryptionKey);
     expect(existsSync(path.join(where.dataDir, 'jwt-secret'))).toBe(false);
+    expect(existsSync(path.join(where.dataDir, 'encryption-key'))).toBe(false);
     expect((await proc.stop()).code).toBe(0);
+  });
+
+  it('needs ENCRYPTION_KEY in production, and says so (or what is wrong with it) in one line, never printing it', PROCESS_TEST, async () => {
+    const where = await store('encryption-key');
+    const base = { ...where.env, NODE_ENV: 'production', JWT_SECRET: randomBytes(48).toString('base64url') };
+    const missing = startServerProcess(base);
+    expect((await missing.exited).code).not.toBe(0);
+    expect(missing.stderr).toMatch(/^Tape Vision cannot start: ENCRYPTION_KEY \(or ENCRYPTION_KEY_FILE\) is required when NODE_ENV=production/);
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
+    const short = randomBytes(10).toString('hex');
+    const weak = startServerProcess({ ...base, ENCRYPTION_KEY: short });
+    expect((await weak.exited).code).not.toBe(0);
+    expect(weak.stderr).toMatch(/^Tape Vision cannot start: .*ENCRYPTION_KEY/);
+    expect(weak.stdout + weak.stderr).not.toContain(short);
+    expect(existsSync(path.join(where.dataDir, 'encryption-key'))).toBe(false);
   });
 
   it('is generated once into DATA_DIR/jwt-secret (0600) in development, never printed, and kept across restarts', PROCESS_TEST, async () => {

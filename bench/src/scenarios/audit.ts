@@ -25,7 +25,7 @@ export async function auditedMutation(settings: BenchSettings, database: Databas
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({ id: targetUserId }),
       };
-      await runLoad({ ...load, duration: settings.warmupSeconds });
+      if (settings.warmupSeconds > 0) await runLoad({ ...load, duration: settings.warmupSeconds });
       return await runLoad({ ...load, duration: settings.seconds });
     } finally {
       await stop(server.child);

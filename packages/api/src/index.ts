@@ -36,3 +36,15 @@ export { createPaperBroker, type PaperBroker } from './trading/paper-broker.ts';
 export { tapeMarketData } from './trading/tape-market-data.ts';
 export { createMarketTape, MARKET_PRINTS_CHANNEL, type MarketTape } from './services/market-tape.ts';
 export { createMarketProducer, MARKET_LEADER_LOCK_KEY, type MarketProducer } from './services/market-producer.ts';
+export {
+  BOTS_CHANNEL,
+  botAad,
+  openBotSecrets,
+  sealBotSecrets,
+  rotateBotSecrets,
+  type BotRotationReport,
+  toBotView,
+  type BotActor,
+} from './services/bots.ts';
+export { STRATEGIES, STRATEGY_NAMES, strategyFor, type Strategy, type StrategyName } from './trading/strategies/index.ts';
+export { createBotRunner, BOT_RUNNER_LOCK_KEY, type BotRunner } from './services/bot-runner.ts';

@@ -2,6 +2,7 @@
 import type {} from '@trpc/server/unstable-core-do-not-import';
 import { apiKeysRouter } from './routers/api-keys.ts';
 import { auditRouter } from './routers/audit.ts';
+import { botsRouter } from './routers/bots.ts';
 import { marketRouter } from './routers/market.ts';
 import { securityRouter } from './routers/security.ts';
 import { authRouter } from './routers/auth.ts';
@@ -25,6 +26,7 @@ export const appRouter = router({
   trading: tradingRouter,
   positions: positionsRouter,
   alerts: alertsRouter,
+  bots: botsRouter,
 });
 
 export type AppRouter = typeof appRouter;

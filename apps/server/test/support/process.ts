@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 
 export const SERVER_DIR = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -121,4 +122,39 @@ export async function killAllServerProcesses(): Promise<void> {
       live.delete(p);
     }),
   );
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs one of the server's command-line tools as an operator would, in a clean environment:
+ * `src/<file>` under node, or the root `pnpm <script>` that wraps it.
+ */
+export function runServerCli(
+  tool: { file: string; script: string },
+  env: Record<string, string | undefined>,
+  args: string[] = [],
+  via: 'node' | 'pnpm' = 'node',
+): Promise<CliResult> {
+  const [command, argv, cwd] =
+    via === 'node'
+      ? [process.execPath, ['--import', 'tsx', `src/${tool.file}`, ...args], SERVER_DIR]
+      : ['pnpm', ['-s', tool.script, ...args], path.resolve(SERVER_DIR, '../..')];
+  const child = spawn(command, argv, { cwd, env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }

@@ -1,14 +1,15 @@
 import type { Context } from '../context.ts';
 import { appError } from '../errors.ts';
 import { enforceLimit } from './rate-limit.ts';
-import { API_KEY_FAILURE_MESSAGES, verifyApiKey } from '../services/api-keys.ts';
+import { API_KEY_FAILURE_MESSAGES, verifyApiKeyCached } from '../services/api-keys.ts';
 import { apiKeyPrincipalFor, principalFor, type Principal } from '../services/principal.ts';
-import { findLiveSession, touchSession } from '../services/sessions.ts';
+import { findLiveSessionCached, touchSession } from '../services/sessions.ts';
 import { t } from '../trpc/core.ts';
 
 /**
- * Resolves the caller from the live session row on every call, so a revoked session, a disabled
- * user or a changed role stops the very next request, not the token's expiry.
+ * Resolves the caller from the live session on every call, so a revoked session, a disabled
+ * user or a changed role stops the very next request, not the token's expiry. The session state
+ * comes from a per-process cache that every revocation clears, on every process (sessions.ts).
  */
 export async function resolveSessionPrincipal(ctx: Context): Promise<Principal | null> {
   const { deps } = ctx;
@@ -21,16 +22,19 @@ export async function resolveSessionPrincipal(ctx: Context): Promise<Principal |
         ? await deps.tokens.verifyAccessToken(ctx.accessToken, deps.clock.now())
         : null;
   if (!claims) return null;
-  const live = await findLiveSession(deps, claims.sessionId);
+  const live = await findLiveSessionCached(deps, claims.sessionId);
   if (!live || live.user.id !== claims.userId) return null;
   await touchSession(deps, live.session);
   return principalFor(live.user, live.session.id);
 }
 
-/** An API key is checked on every call: revocation, expiry and the owner's rights apply at once. */
+/**
+ * An API key is checked on every call: revocation, expiry and the owner's rights apply at once
+ * (from a per-process cache that revocation, rolling and owner changes clear on every process).
+ */
 async function resolveApiKeyPrincipal(ctx: Context, raw: string): Promise<Principal> {
   const { deps } = ctx;
-  const check = await verifyApiKey(deps, raw);
+  const check = await verifyApiKeyCached(deps, raw);
   if (!check.ok) {
     // Before the audit row: once the IP is over its budget, guesses are neither tried nor logged one by one.
     await chargeFailedAttempt(ctx);

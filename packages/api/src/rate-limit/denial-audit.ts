@@ -1,7 +1,7 @@
 import type { AuditRecorder, RequestOrigin } from '../audit/recorder.ts';
 
 export interface DeniedCaller {
-  type: 'user' | 'apikey' | 'anonymous';
+  type: 'user' | 'apikey' | 'bot' | 'anonymous';
   id: string | null;
   /** What the limit counted: principal or IP. */
   key: string;

@@ -8,3 +8,4 @@ export * from './audit.ts';
 export * from './system.ts';
 export * from './market.ts';
 export * from './trading.ts';
+export * from './bots.ts';

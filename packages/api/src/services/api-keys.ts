@@ -1,10 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, isNull } from 'drizzle-orm';
-import { apiKeys, users, type ApiKey, type User } from '@tapevision/db';
+import { apiKeys, users, type ApiKey, type EventBus, type User } from '@tapevision/db';
 import type { RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
 import { isPermission, roleHasPermission, type Permission } from '../permissions.ts';
+import { onLocalUserChange, SESSION_CACHE_CHANNEL } from './sessions.ts';
 
 export const API_KEY_PREFIX = 'tvk';
 // tvk_<10 lower-case alphanumerics>_<43 base64url characters = 256 bits>
@@ -163,6 +164,7 @@ export async function revokeApiKey(deps: ApiDeps, id: string, actor: Actor): Pro
     .set({ revokedAt: key.revokedAt ?? now })
     .where(eq(apiKeys.id, id))
     .returning();
+  await invalidateApiKey(deps.bus, id);
   await deps.audit.record({
     action: 'apikey.revoked',
     outcome: 'success',
@@ -201,6 +203,7 @@ export async function rollApiKey(
     })
     .where(eq(apiKeys.id, key.id))
     .returning();
+  await invalidateApiKey(deps.bus, key.id);
   await deps.audit.record({
     action: 'apikey.rolled',
     outcome: 'success',
@@ -213,7 +216,7 @@ export async function rollApiKey(
 }
 
 export type ApiKeyCheck =
-  | { ok: true; key: ApiKey; owner: User; permissions: Set<Permission> }
+  | { ok: true; key: ApiKey; owner: User; permissions: Set<Permission>; viaPreviousSecret: boolean }
   | { ok: false; reason: ApiKeyFailure; keyId?: string; ownerId?: string };
 
 function sameHash(a: Buffer, hex: string | null): boolean {
@@ -249,7 +252,93 @@ export async function verifyApiKey(deps: Pick<ApiDeps, 'db' | 'clock'>, raw: str
   const permissions = new Set(
     key.permissions.filter(isPermission).filter((p) => roleHasPermission(owner.role, p) && !SESSION_ONLY_PERMISSIONS.includes(p)),
   );
-  return { ok: true, key, owner, permissions };
+  return { ok: true, key, owner, permissions, viaPreviousSecret: previous };
+}
+
+/**
+ * verifyApiKey for every call, answered from a per-process copy of the last successful check
+ * when it can be. The copy is dropped at once in the process that revokes or rolls a key or
+ * changes its owner's role or status, and in every other process through the event bus
+ * (API_KEY_CACHE_CHANNEL, and the session cache's channel for owner changes); expiry and the end
+ * of a grace period are checked on every hit, and a copy older than CACHE_TTL_MS is re-read.
+ */
+export async function verifyApiKeyCached(deps: Pick<ApiDeps, 'db' | 'clock' | 'bus'>, raw: string): Promise<ApiKeyCheck> {
+  const cache = apiKeyCacheFor(deps.bus);
+  const now = deps.clock.now();
+  const hit = cache.entries.get(raw);
+  if (hit && Date.now() - hit.readAt < CACHE_TTL_MS && stillValid(hit.check, now)) return hit.check;
+  const generation = cache.generation;
+  const check = await verifyApiKey(deps, raw);
+  cache.entries.delete(raw);
+  if (check.ok && cache.listening && generation === cache.generation) {
+    if (cache.entries.size >= CACHE_MAX_ENTRIES) cache.entries.delete(cache.entries.keys().next().value as string);
+    cache.entries.set(raw, { check, readAt: Date.now() });
+  }
+  return check;
+}
+
+type ValidCheck = Extract<ApiKeyCheck, { ok: true }>;
+
+function stillValid({ key, viaPreviousSecret }: ValidCheck, now: Date): boolean {
+  if (key.expiresAt && key.expiresAt <= now) return false;
+  return !viaPreviousSecret || (key.previousExpiresAt !== null && key.previousExpiresAt > now);
+}
+
+export const API_KEY_CACHE_CHANNEL = 'tv_apikey_cache';
+const CACHE_TTL_MS = 2_000;
+const CACHE_MAX_ENTRIES = 10_000;
+
+interface ApiKeyCache {
+  entries: Map<string, { check: ValidCheck; readAt: number }>;
+  generation: number;
+  listening: boolean;
+  drop(match: (check: ValidCheck) => boolean): void;
+}
+
+const apiKeyCaches = new WeakMap<EventBus, ApiKeyCache>();
+
+function apiKeyCacheFor(bus: EventBus): ApiKeyCache {
+  const existing = apiKeyCaches.get(bus);
+  if (existing) return existing;
+  const cache: ApiKeyCache = {
+    entries: new Map(),
+    generation: 0,
+    listening: false,
+    drop(match) {
+      cache.generation += 1;
+      for (const [raw, entry] of cache.entries) if (match(entry.check)) cache.entries.delete(raw);
+    },
+  };
+  apiKeyCaches.set(bus, cache);
+  onLocalUserChange(bus, (userId) => cache.drop((c) => c.owner.id === userId));
+  const field = (event: unknown, name: string) => {
+    const value = (event as Record<string, unknown> | null)?.[name];
+    return typeof value === 'string' ? value : null;
+  };
+  Promise.all([
+    bus.subscribe(API_KEY_CACHE_CHANNEL, (event) => {
+      const id = field(event, 'apiKeyId');
+      if (id) cache.drop((c) => c.key.id === id);
+    }),
+    // Owner changes (role, status) go out on the session cache's channel.
+    bus.subscribe(SESSION_CACHE_CHANNEL, (event) => {
+      const userId = field(event, 'userId');
+      if (userId) cache.drop((c) => c.owner.id === userId);
+    }),
+  ]).then(
+    () => {
+      cache.listening = true;
+    },
+    // Without the bus no other process could reach this cache: every call reads the row.
+    () => {},
+  );
+  return cache;
+}
+
+/** Tells every process that this key changed (revoked, rolled). */
+async function invalidateApiKey(bus: EventBus, apiKeyId: string): Promise<void> {
+  apiKeyCacheFor(bus).drop((c) => c.key.id === apiKeyId);
+  await bus.publish(API_KEY_CACHE_CHANNEL, { apiKeyId });
 }
 
 export const API_KEY_FAILURE_MESSAGES: Record<ApiKeyFailure, string> = {

@@ -36,6 +36,21 @@ export interface LeaderLoop {
  * PGlite, the one process). The others retry on a timer; a leader whose lock connection died
  * steps down. Steps run one at a time, and any number of notices while one runs make one more.
  */
+const STOP_WAIT_MS = 5_000;
+
+/** True when `promise` settles within `ms`; it is left to settle on its own otherwise. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function createLeaderLoop(opts: LeaderLoopOptions): LeaderLoop {
   let lock: HeldLock | null = null;
   let stopped = false;
@@ -86,8 +101,10 @@ export function createLeaderLoop(opts: LeaderLoopOptions): LeaderLoop {
       stopped = true;
       clearInterval(timer);
       for (const unsubscribe of unsubscribes.splice(0)) unsubscribe();
-      await chain;
-      if (lock) await release(null);
+      // A step stuck on a database that no longer answers must not hold up shutdown: the lock
+      // goes with the connection anyway.
+      if (!(await settlesWithin(chain, STOP_WAIT_MS))) opts.logger.warn(`${opts.name}: a step still running at shutdown was left behind`);
+      if (lock) await settlesWithin(release(null), STOP_WAIT_MS);
     },
     get leading() {
       return lock !== null;

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, inArray, isNull, ne } from 'drizzle-orm';
-import { refreshTokens, sessions, users, type Queryable, type Session, type User } from '@tapevision/db';
+import { refreshTokens, sessions, users, type EventBus, type Queryable, type Session, type User } from '@tapevision/db';
 import type { ApiDeps } from '../deps.ts';
-import { publishSessionEvents, type SessionEvent } from './session-events.ts';
+import { isSessionEvent, publishSessionEvents, SESSION_EVENTS_CHANNEL, type SessionEvent } from './session-events.ts';
 
 type SessionDeps = Pick<ApiDeps, 'db' | 'bus' | 'clock' | 'config' | 'tokens'>;
 
@@ -79,6 +79,7 @@ export async function createSession(
     });
     return { session, evicted: evict };
   });
+  if (result.evicted.length > 0) sessionCacheFor(deps.bus).invalidate(input.userId);
   await publishSessionEvents(deps.bus, [
     ...result.evicted.map((s) => revokedEvent(s, 'evicted', now)),
     { type: 'created', userId: input.userId, sessionId: result.session.id, reason: null, at: now.toISOString() },
@@ -101,10 +102,47 @@ export async function findLiveSession(deps: Pick<ApiDeps, 'db' | 'clock'>, sessi
 export async function touchSession(deps: Pick<ApiDeps, 'db' | 'clock' | 'config'>, session: Session): Promise<void> {
   const now = deps.clock.now();
   if (now.getTime() - session.lastSeenAt.getTime() < TOUCH_INTERVAL_MS) return;
+  const idleExpiresAt = new Date(now.getTime() + deps.config.sessionIdleMs);
+  // Moved on the object itself, so a cached copy does not ask for the same write on every call.
+  session.lastSeenAt = now;
+  session.idleExpiresAt = idleExpiresAt;
   await deps.db
     .update(sessions)
-    .set({ lastSeenAt: now, idleExpiresAt: new Date(now.getTime() + deps.config.sessionIdleMs) })
+    .set({ lastSeenAt: now, idleExpiresAt })
     .where(and(eq(sessions.id, session.id), isNull(sessions.revokedAt)));
+}
+
+/**
+ * The live-session check every authenticated call makes, answered from a per-process copy when it
+ * can be. The copy is dropped for a user on every change that could end or narrow their sessions:
+ * at once in the process that makes it (revokeSession, revokeUserSessions), and in every other
+ * process through the event bus (session `revoked` events and SESSION_CACHE_CHANNEL). A copy is
+ * also re-read after CACHE_TTL_MS, so a notice lost with a dropped LISTEN connection costs at
+ * most that long, and whenever it would have lapsed (idle or absolute expiry) by the clock.
+ */
+export async function findLiveSessionCached(deps: Pick<ApiDeps, 'db' | 'clock' | 'bus'>, sessionId: string): Promise<LiveSession | null> {
+  const cache = sessionCacheFor(deps.bus);
+  const now = deps.clock.now();
+  const hit = cache.entries.get(sessionId);
+  if (hit && Date.now() - hit.readAt < CACHE_TTL_MS && isStillLive(hit.live, now)) return hit.live;
+  // A revocation landing while this read is in flight bumps the generation: the result is then
+  // used for this call (as without a cache) but not kept.
+  const generation = cache.generation;
+  const live = await findLiveSession(deps, sessionId);
+  if (!live) cache.entries.delete(sessionId);
+  else if (cache.listening && generation === cache.generation) {
+    cache.entries.delete(sessionId);
+    if (cache.entries.size >= CACHE_MAX_ENTRIES) cache.entries.delete(cache.entries.keys().next().value as string);
+    cache.entries.set(sessionId, { live, readAt: Date.now() });
+  }
+  return live;
+}
+
+/** Tells every process's session cache that this user's sessions or rights changed. */
+async function invalidateUserSessions(bus: EventBus, userId: string): Promise<void> {
+  sessionCacheFor(bus).invalidate(userId);
+  for (const listener of userChangeListeners.get(bus) ?? []) listener(userId);
+  await bus.publish(SESSION_CACHE_CHANNEL, { userId });
 }
 
 /** Which of these sessions may still act (not revoked, not expired, user active). */
@@ -133,6 +171,7 @@ export async function revokeSession(
 ): Promise<boolean> {
   const now = deps.clock.now();
   const revoked = await markRevoked(deps.db, and(eq(sessions.id, input.sessionId), eq(sessions.userId, input.userId)), input.reason, now);
+  sessionCacheFor(deps.bus).invalidate(input.userId);
   await publishSessionEvents(deps.bus, revoked.map((s) => revokedEvent(s, input.reason, now)));
   return revoked.length > 0;
 }
@@ -146,6 +185,9 @@ export async function revokeUserSessions(
     ? and(eq(sessions.userId, input.userId), ne(sessions.id, input.exceptSessionId))
     : eq(sessions.userId, input.userId);
   const revoked = await markRevoked(input.tx ?? deps.db, filter, input.reason, now);
+  // Also when nothing was revoked: the callers (role, status, password changes) changed the user
+  // row, which the sessions kept (a password change's own) must be re-read for.
+  await invalidateUserSessions(deps.bus, input.userId);
   await publishSessionEvents(deps.bus, revoked.map((s) => revokedEvent(s, input.reason, now)));
   return revoked.map((s) => s.id);
 }
@@ -209,7 +251,71 @@ export async function rotateRefreshToken(deps: SessionDeps, presented: string): 
     return { kind: 'reuse', sessionId: token.sessionId, userId: live.user.id };
   });
   if (outcome.kind === 'reuse') {
+    sessionCacheFor(deps.bus).invalidate(outcome.userId);
     await publishSessionEvents(deps.bus, [revokedEvent({ id: outcome.sessionId, userId: outcome.userId }, 'refresh_token_reuse', now)]);
   }
   return outcome;
+}
+
+// Session cache: one per process and event bus (tests run several apps in one process).
+export const SESSION_CACHE_CHANNEL = 'tv_session_cache';
+const CACHE_TTL_MS = 2_000;
+const CACHE_MAX_ENTRIES = 10_000;
+
+interface SessionCache {
+  entries: Map<string, { live: LiveSession; readAt: number }>;
+  /** Bumped by every invalidation. */
+  generation: number;
+  /** Nothing is kept until both bus subscriptions are in place. */
+  listening: boolean;
+  invalidate(userId: string): void;
+}
+
+const sessionCaches = new WeakMap<EventBus, SessionCache>();
+const userChangeListeners = new WeakMap<EventBus, Set<(userId: string) => void>>();
+
+/**
+ * Called in this process, at once, when a user's role, status or password changes here (other
+ * processes hear it on SESSION_CACHE_CHANNEL): for caches of what a user may do, like API keys'.
+ */
+export function onLocalUserChange(bus: EventBus, listener: (userId: string) => void): void {
+  const listeners = userChangeListeners.get(bus) ?? new Set();
+  listeners.add(listener);
+  userChangeListeners.set(bus, listeners);
+}
+
+function sessionCacheFor(bus: EventBus): SessionCache {
+  let cache = sessionCaches.get(bus);
+  if (cache) return cache;
+  const created: SessionCache = {
+    entries: new Map(),
+    generation: 0,
+    listening: false,
+    invalidate(userId) {
+      created.generation += 1;
+      for (const [id, entry] of created.entries) if (entry.live.user.id === userId) created.entries.delete(id);
+    },
+  };
+  cache = created;
+  sessionCaches.set(bus, cache);
+  const onRevoked = (event: unknown) => {
+    if (isSessionEvent(event) && event.type === 'revoked') created.invalidate(event.userId);
+  };
+  const onChanged = (event: unknown) => {
+    const userId = (event as { userId?: unknown } | null)?.userId;
+    if (typeof userId === 'string') created.invalidate(userId);
+  };
+  Promise.all([bus.subscribe(SESSION_EVENTS_CHANNEL, onRevoked), bus.subscribe(SESSION_CACHE_CHANNEL, onChanged)]).then(
+    () => {
+      created.listening = true;
+    },
+    // Without the bus, no process could tell this one of a revocation: every call reads the row.
+    () => {},
+  );
+  return cache;
+}
+
+function isStillLive(live: LiveSession, now: Date): boolean {
+  const s = live.session;
+  return s.revokedAt === null && s.idleExpiresAt > now && s.absoluteExpiresAt > now && live.user.status === 'active';
 }

@@ -21,6 +21,8 @@ export interface TokenService {
 }
 
 const ALGORITHM = 'HS256';
+// Enough for every token in use on a busy process; each entry is a few hundred bytes.
+const VERIFIED_CACHE_MAX = 10_000;
 
 export function createTokenService(opts: {
   secret: Uint8Array;
@@ -31,6 +33,8 @@ export function createTokenService(opts: {
   // Imported once: key import per request is measurable in the benchmarks.
   const signingKey: KeyObject = createSecretKey(Buffer.from(deriveKey(opts.secret, 'tapevision access-token v1')));
   const successorKey = Buffer.from(deriveKey(opts.secret, 'tapevision refresh-successor v1'));
+  // Verified tokens by their full text: a forged or altered token never matches an entry.
+  const verified = new Map<string, AccessClaims>();
 
   return {
     async signAccessToken({ userId, sessionId, role, now }) {
@@ -49,6 +53,13 @@ export function createTokenService(opts: {
     },
     async verifyAccessToken(token, now) {
       if (token.length > 4096) return null;
+      // A token that verified once verifies again until it expires: the signature cannot change.
+      // Only the expiry is re-checked; revocation is the session's business, checked per call.
+      const known = verified.get(token);
+      if (known) {
+        if (known.expiresAt > now) return known;
+        verified.delete(token);
+      }
       try {
         const { payload } = await jwtVerify(token, signingKey, {
           algorithms: [ALGORITHM],
@@ -58,13 +69,17 @@ export function createTokenService(opts: {
           requiredClaims: ['sub', 'sid', 'role', 'jti', 'exp'],
         });
         if (typeof payload.sid !== 'string' || typeof payload.role !== 'string' || !payload.sub || !payload.jti) return null;
-        return {
+        const claims: AccessClaims = Object.freeze({
           userId: payload.sub,
           sessionId: payload.sid,
           role: payload.role as Role,
           jti: payload.jti,
           expiresAt: new Date((payload.exp ?? 0) * 1000),
-        };
+        });
+        // Bounded: the oldest entry makes room (tokens live 10 minutes, most are long expired by then).
+        if (verified.size >= VERIFIED_CACHE_MAX) verified.delete(verified.keys().next().value as string);
+        verified.set(token, claims);
+        return claims;
       } catch (err) {
         if (err instanceof joseErrors.JOSEError) return null;
         throw err;

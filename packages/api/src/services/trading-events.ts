@@ -2,6 +2,7 @@ import { EventEmitter, on } from 'node:events';
 import { and, asc, eq, gt, isNull, or, sql, type SQL } from 'drizzle-orm';
 import { tradingEvents, type EventBus, type Queryable, type TradingEventKind, type TradingEventRow, type Tx } from '@tapevision/db';
 import type { ApiDeps } from '../deps.ts';
+import { settlesWithin } from './leader-loop.ts';
 
 /** Carries only the newest event's id: subscribers read the rows themselves, in id order. */
 export const TRADING_EVENTS_CHANNEL = 'trading_events';
@@ -137,7 +138,7 @@ export function createTradingEventFeed(opts: TradingEventFeedOptions): TradingEv
       stopped = true;
       clearInterval(timer);
       unsubscribe?.();
-      await reading;
+      await settlesWithin(reading, 5_000);
       emitter.removeAllListeners();
     },
     cursor: () => cursor,

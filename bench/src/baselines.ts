@@ -1,0 +1,86 @@
+/**
+ * The baselines, each in its own process on a free loopback port, started by the harness in the
+ * same run as the real server so the ratios compare like with like:
+ * - `raw`: node:http answering the same JSON as `market.lastPrices` (the limit);
+ * - `trpc`: a bare tRPC server with that one query and no middleware (where a user would start);
+ * - `trpc-jose`: the same query behind a `jose` HS256 JWT check, as tRPC's docs would have it;
+ * - `broadcast`: a raw `ws` server sending the tape's messages to every client, for the fan-out.
+ * Prints one JSON line when ready.
+ */
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { initTRPC, TRPCError } from '@trpc/server';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { SignJWT, jwtVerify } from 'jose';
+import { WebSocketServer } from 'ws';
+import { broadcastPrints, LAST_PRICES } from './fixtures.ts';
+
+export type BaselineKind = 'raw' | 'trpc' | 'trpc-jose' | 'broadcast';
+
+export interface BaselineOptions {
+  kind: BaselineKind;
+  /** broadcast: messages per second (sent in 10 ms ticks, as the product's simulator does). */
+  printsPerSecond?: number;
+}
+
+export interface Baseline {
+  url: string;
+  /** trpc-jose: a valid bearer token. */
+  token?: string;
+}
+
+const opts = JSON.parse(process.argv[2] ?? '{}') as BaselineOptions;
+const secret = randomBytes(32);
+
+function bareTrpc(withJwt: boolean): http.RequestListener {
+  const t = initTRPC.context<{ authorization: string | undefined }>().create();
+  const authed = t.procedure.use(async ({ ctx, next }) => {
+    const token = /^Bearer (\S+)$/.exec(ctx.authorization ?? '')?.[1];
+    if (!token) throw new TRPCError({ code: 'UNAUTHORIZED' });
+    try {
+      const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], issuer: 'bench', audience: 'bench' });
+      return next({ ctx: { userId: payload.sub } });
+    } catch {
+      throw new TRPCError({ code: 'UNAUTHORIZED' });
+    }
+  });
+  const procedure = withJwt ? authed : t.procedure;
+  const appRouter = t.router({ market: t.router({ lastPrices: procedure.query(() => LAST_PRICES) }) });
+  return createHTTPHandler({ router: appRouter, basePath: '/trpc/', createContext: ({ req }) => ({ authorization: req.headers.authorization }) });
+}
+
+const ready: Baseline = { url: '' };
+let server: http.Server;
+if (opts.kind === 'raw') {
+  const body = JSON.stringify({ result: { data: LAST_PRICES } });
+  server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  });
+} else if (opts.kind === 'broadcast') {
+  server = http.createServer((_req, res) => res.writeHead(404).end());
+  const wss = new WebSocketServer({ server, path: '/trpc' });
+  // The same frames a tRPC subscription sends (one envelope per print), each serialised once and
+  // written to every client: what any fan-out costs at least.
+  broadcastPrints(opts.printsPerSecond ?? 200, (message) => {
+    for (const client of wss.clients) client.send(message);
+  });
+} else {
+  server = http.createServer(bareTrpc(opts.kind === 'trpc-jose'));
+  if (opts.kind === 'trpc-jose') {
+    ready.token = await new SignJWT({ role: 'viewer' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('bench-user')
+      .setIssuer('bench')
+      .setAudience('bench')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(secret);
+  }
+}
+
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const { port } = server.address() as AddressInfo;
+ready.url = opts.kind === 'broadcast' ? `ws://127.0.0.1:${port}/trpc` : `http://127.0.0.1:${port}`;
+process.stdout.write(`${JSON.stringify(ready)}\n`);
+process.on('SIGTERM', () => process.exit(0));
