@@ -96,7 +96,7 @@ describe('user administration', () => {
     // Accepted: the trader sees the app, without "Users".
     await waitForSignedIn(tp, email);
     expect(changes.count).toBe(1);
-    expect(await mainNav(tp).getByRole('link').allTextContents()).toEqual(['Dashboard', 'My sessions', 'API keys']);
+    expect(await mainNav(tp).getByRole('link').allTextContents()).toEqual(['Dashboard', 'Bots', 'My sessions', 'API keys']);
     expect(await header(tp).textContent()).toContain('trader');
 
     // The admin's list catches up: the trader no longer has to change their password.

@@ -75,7 +75,7 @@ describe('audit log page', () => {
 
     const { page, errors } = await harness.newPage();
     await signIn(harness, page, admin);
-    expect(await mainNav(page).getByRole('link').allTextContents()).toEqual(['Dashboard', 'My sessions', 'Users', 'API keys', 'Audit log', 'Security']);
+    expect(await mainNav(page).getByRole('link').allTextContents()).toEqual(['Dashboard', 'Bots', 'My sessions', 'Users', 'API keys', 'Audit log', 'Security']);
     await openAuditLog(page);
     await page.getByRole('table', { name: 'Audit log' }).waitFor();
     expect(await auditRows(page).count()).toBeGreaterThan(0);

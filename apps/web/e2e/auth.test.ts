@@ -35,7 +35,7 @@ describe('signing in and out', () => {
 
     await signIn(harness, page, trader);
     const nav = mainNav(page);
-    expect(await nav.getByRole('link').allTextContents()).toEqual(['Dashboard', 'My sessions', 'API keys']);
+    expect(await nav.getByRole('link').allTextContents()).toEqual(['Dashboard', 'Bots', 'My sessions', 'API keys']);
     expect(await nav.getByRole('link', { name: 'Users' }).count()).toBe(0);
     expect(await header(page).textContent()).toContain('trader');
     // The home page lists what the role may do.

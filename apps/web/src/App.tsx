@@ -24,6 +24,7 @@ const AuditPage = lazy(() => import('./pages/AuditPage.tsx'));
 const SecurityReportPage = lazy(() => import('./pages/SecurityReportPage.tsx'));
 // A chart, a virtual list and the order schema: loaded once signed in.
 const DashboardPage = lazy(() => import('./pages/DashboardPage.tsx'));
+const BotsPage = lazy(() => import('./pages/BotsPage.tsx'));
 
 export function App() {
   return (
@@ -140,6 +141,16 @@ function AppRoutes() {
             <RequirePermission permission="logs.view">
               <Suspense fallback={<Loading label="Loading the security report…" />}>
                 <SecurityReportPage />
+              </Suspense>
+            </RequirePermission>
+          }
+        />
+        <Route
+          path="bots"
+          element={
+            <RequirePermission permission="bots.read">
+              <Suspense fallback={<Loading label="Loading bots…" />}>
+                <BotsPage />
               </Suspense>
             </RequirePermission>
           }

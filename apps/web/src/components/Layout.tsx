@@ -17,6 +17,7 @@ interface NavItem {
 const NAV: NavItem[] = [
   { to: '/', label: 'Dashboard', permission: 'trading.view' },
   { to: '/', label: 'Home', permission: null, unless: 'trading.view' },
+  { to: '/bots', label: 'Bots', permission: 'bots.read' },
   { to: '/sessions', label: 'My sessions', permission: 'account.self' },
   { to: '/users', label: 'Users', permission: 'users.manage' },
   { to: '/api-keys', label: 'API keys', permission: 'apikeys.manage' },
