@@ -1,4 +1,5 @@
 import { decryptSecret, encryptSecret, isEncrypted, type Keyring } from './secret-box.ts';
+import { SECRET_MASK } from './secret-mask.ts';
 
 // Matched against the whole name, lower-cased, separators removed: clientSecret, API_SECRET,
 // passphrase, refresh-token, credentials, Set-Cookie, Authorization, seedPhrase.
@@ -88,11 +89,7 @@ export class MaskedSecretError extends Error {
   }
 }
 
-/**
- * What a client is shown instead of a saved secret: a fixed mask that reveals neither the content
- * nor the length. An empty string stays empty, so "not set" and "set" remain distinguishable.
- */
-export const SECRET_MASK = '••••••••';
+export { SECRET_MASK };
 
 /**
  * Encrypt every non-empty string under a secret-named key, at any depth, bound by AAD to

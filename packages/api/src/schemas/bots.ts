@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SECRET_MASK } from '../crypto/secret-fields.ts';
+import { SECRET_MASK } from '../crypto/secret-mask.ts';
 import { DEFAULT_UNIVERSE } from '../trading/instruments.ts';
 import { STRATEGIES, STRATEGY_NAMES, type StrategyName } from '../trading/strategies/index.ts';
 
