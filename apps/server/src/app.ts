@@ -42,6 +42,7 @@ import type { ServerConfig } from './config.ts';
 import { createStaticHandler } from './static-files.ts';
 import { createSocketRegistry } from './socket-registry.ts';
 import { createWsGuard } from './ws-guard.ts';
+import { batchWrites } from './ws-write-batching.ts';
 import { createMemoryConnectionCounter, createRedisConnectionCounter } from './connection-counter.ts';
 
 export interface AppOptions {
@@ -226,6 +227,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
   });
   wss.on('connection', (socket, req) => {
+    batchWrites(socket, req.socket);
     wsGuard.attach(socket);
     onWsConnection(socket, req);
   });
