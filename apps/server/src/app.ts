@@ -128,7 +128,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       audience: config.security.audience,
       accessTokenTtlSeconds: config.security.accessTokenTtlSeconds,
     }),
-    passwords: await createPasswordHasher(),
+    passwords: await createPasswordHasher({ concurrency: config.security.passwordHashConcurrency }),
     audit,
     logger,
     rateLimits: {
