@@ -44,6 +44,8 @@ import type { ServerConfig } from './config.ts';
 import { createStaticHandler } from './static-files.ts';
 import { createSocketRegistry } from './socket-registry.ts';
 import { createWsGuard } from './ws-guard.ts';
+import { precomputedHeaders } from './security-headers.ts';
+import { batchWrites } from './ws-write-batching.ts';
 import { createMemoryConnectionCounter, createRedisConnectionCounter } from './connection-counter.ts';
 
 export interface AppOptions {
@@ -131,7 +133,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       audience: config.security.audience,
       accessTokenTtlSeconds: config.security.accessTokenTtlSeconds,
     }),
-    passwords: await createPasswordHasher(),
+    passwords: await createPasswordHasher({ concurrency: config.security.passwordHashConcurrency }),
     audit,
     logger,
     rateLimits: {
@@ -195,11 +197,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
     onError,
   });
   const serveStatic = createStaticHandler(config.webDist);
-  const securityHeaders = helmet({
-    contentSecurityPolicy: {
-      directives: { 'connect-src': ["'self'"], 'upgrade-insecure-requests': null },
-    },
-  });
+  const securityHeaders = precomputedHeaders(
+    helmet({
+      contentSecurityPolicy: {
+        directives: { 'connect-src': ["'self'"], 'upgrade-insecure-requests': null },
+      },
+    }),
+  );
 
   const server = http.createServer((req, res) => {
     securityHeaders(req, res, () => {
@@ -232,6 +236,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
   });
   wss.on('connection', (socket, req) => {
+    batchWrites(socket, req.socket);
     wsGuard.attach(socket);
     onWsConnection(socket, req);
   });
@@ -292,9 +297,15 @@ export async function createApp(opts: AppOptions): Promise<App> {
   };
 }
 
+const PLAIN_PATH = /^\/[\w\-.,~/]*$/;
+
 // Node's parser lets through request targets that WHATWG URL rejects ("http://["): a throw here
 // would escape the listener and end the process, so a bad target is just a 400.
 function pathnameOf(url: string | undefined): string | null {
+  // The common target (letters, digits, "/", "-", "_", ".", ",", "~", no dot segment) is its own
+  // pathname; parsing every request with URL cost more than a cached token check.
+  const path = url?.split('?', 1)[0];
+  if (path !== undefined && PLAIN_PATH.test(path) && !path.includes('/.')) return path;
   try {
     return new URL(url ?? '/', 'http://localhost').pathname;
   } catch {

@@ -119,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       sessionIdleMs: int(env, 'SESSION_IDLE_MINUTES', d.sessionIdleMs / MINUTE) * MINUTE,
       sessionAbsoluteMs: int(env, 'SESSION_ABSOLUTE_HOURS', d.sessionAbsoluteMs / (60 * MINUTE)) * 60 * MINUTE,
       maxSessionsPerUser: int(env, 'MAX_SESSIONS_PER_USER', d.maxSessionsPerUser),
+      passwordHashConcurrency: int(env, 'PASSWORD_HASH_CONCURRENCY', d.passwordHashConcurrency),
       accountLockout: {
         maxFailures: int(env, 'LOCKOUT_MAX_FAILURES', d.accountLockout.maxFailures),
         windowMs: int(env, 'LOCKOUT_WINDOW_MINUTES', d.accountLockout.windowMs / MINUTE) * MINUTE,

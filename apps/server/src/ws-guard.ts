@@ -174,7 +174,9 @@ export function createWsGuard(opts: {
       const send = socket.send.bind(socket);
       rawSend.set(socket, send as (data: string) => void);
       socket.send = ((data: unknown, ...rest: unknown[]) => {
-        if (typeof data === 'string' && state.subscriptions.size > 0) {
+        // Only an answer carrying "stopped" or "error" can end a subscription: the data frames of a
+        // busy subscription (most of what is sent) are not parsed again on their way out.
+        if (typeof data === 'string' && state.subscriptions.size > 0 && (data.includes('"stopped"') || data.includes('"error"'))) {
           try {
             const msg = JSON.parse(data) as { id?: string | number; result?: { type?: string }; error?: unknown };
             if (msg.id !== undefined && (msg.result?.type === 'stopped' || msg.error)) state.subscriptions.delete(msg.id);

@@ -8,6 +8,7 @@ import { createMarketTape, MARKET_PRINTS_CHANNEL } from '@tapevision/api';
 import type { TapePrint } from '@tapevision/api/schemas';
 import { createLocalEventBus } from '@tapevision/db';
 import { errorData, httpClient, rejectionOf, wsClient, type WsTestClient } from './support/clients.ts';
+import { openRawSocket, type RawSocket, type WireMessage } from './support/raw-ws.ts';
 import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer } from './support/server.ts';
 import { sleep, waitFor } from './support/session-helpers.ts';
 import { seedUser, signIn, type SignedIn } from './support/users.ts';
@@ -152,6 +153,61 @@ describe('market.onTape on one server', () => {
     await waitFor(() => sub.errors.length > 0, 5_000, 'the refusal');
     expect(errorData(sub.errors[0]).code).toBe('UNAUTHORIZED');
     expect(errorData(await rejectionOf(httpClient(server).market.lastPrices.query())).code).toBe('UNAUTHORIZED');
+  });
+});
+
+describe('a subscriber that stops reading', () => {
+  const BURST = 40;
+  const print = (id: number): TapePrint => ({ id: String(id), at: new Date().toISOString(), symbol: 'ES', price: 5000, size: 1, side: 'BUY' });
+  const dataIds = (socket: RawSocket) =>
+    socket.messages.filter((m) => m.result?.type === 'data').map((m) => (m.result!.data as { id: string }).id);
+
+  async function subscriber(server: TestServer, token: string, input: { lastEventId?: string } = {}): Promise<RawSocket> {
+    const raw = openRawSocket(server, { connectionParams: { accessToken: token } });
+    await raw.opened;
+    raw.call(1, 'market.onTape', input, 'subscription');
+    expect((await raw.first(1)).result?.type).toBe('started');
+    return raw;
+  }
+
+  it('is ended with SLOW_SUBSCRIBER once its queue is full, others keep every print, and it resumes from lastEventId without a gap', { timeout: 120_000 }, async () => {
+    // The engine stays stopped: the prints are published on the bus here, as the producer would.
+    await using server = await startTestServer({ market: { bufferSize: 1_000_000 } });
+    const viewer = await signedIn(server, 'viewer');
+    const slow = await subscriber(server, viewer.token);
+    const healthy = await subscriber(server, viewer.token);
+    slow.ws.pause();
+
+    // Until the server gives up on the paused socket: its kernel buffers, then its transport
+    // backlog, then its queue fill up. The healthy subscriber is waited for after every burst.
+    const published: string[] = [];
+    const dropped = () => server.logs.some((l) => l.includes('fell behind'));
+    for (let next = 1_000_000; !dropped(); next += BURST) {
+      const burst = Array.from({ length: BURST }, (_, k) => print(next + k));
+      await server.app.deps.bus.publish(MARKET_PRINTS_CHANNEL, burst);
+      published.push(...burst.map((p) => p.id));
+      await waitFor(() => healthy.messages.length >= published.length + 1 || dropped(), 10_000, 'the healthy subscriber');
+      expect(published.length, 'prints published before the slow subscriber was dropped').toBeLessThan(800_000);
+    }
+    await waitFor(() => dataIds(healthy).length === published.length, 10_000, 'every print on the healthy subscriber');
+    expect(dataIds(healthy)).toEqual(published);
+
+    slow.ws.resume();
+    const ended = (await waitFor(() => slow.messages.find((m) => m.error), 30_000, 'the slow subscriber\'s error')) as WireMessage;
+    expect(ended.id).toBe(1);
+    expect(ended.error!.data).toMatchObject({ code: 'TOO_MANY_REQUESTS', reason: 'SLOW_SUBSCRIBER' });
+    // What it did get is the start of the tape, in order, and the error names where it stopped.
+    const got = dataIds(slow);
+    expect(got.length).toBeGreaterThan(0);
+    expect(got).toEqual(published.slice(0, got.length));
+    expect(ended.error!.data!.lastEventId).toBe(got.at(-1));
+
+    // Resuming from there gives the rest of the tape, in order, once.
+    const resumed = await subscriber(server, viewer.token, { lastEventId: got.at(-1)! });
+    await waitFor(() => dataIds(resumed).length >= published.length - got.length, 30_000, 'the rest of the tape');
+    expect(dataIds(resumed)).toEqual(published.slice(got.length));
+    expect(resumed.messages.filter((m) => m.error)).toEqual([]);
+    for (const s of [slow, healthy, resumed]) await s.close();
   });
 });
 

@@ -1,3 +1,5 @@
+import { defaultPasswordHashConcurrency } from './services/passwords.ts';
+
 /** Security knobs with the defaults the platform ships; the server maps environment variables onto them. */
 export interface SecurityConfig {
   issuer: string;
@@ -12,6 +14,8 @@ export interface SecurityConfig {
   ipThrottle: { maxFailures: number; windowMs: number; blockMs: number };
   /** Revoked sessions' sockets close after this delay, so the revocation event reaches them first. */
   wsRevokeCloseDelayMs: number;
+  /** argon2 hashes run at once; the rest wait their turn (see defaultPasswordHashConcurrency). */
+  passwordHashConcurrency: number;
 }
 
 const MINUTE = 60_000;
@@ -27,4 +31,5 @@ export const defaultSecurityConfig: SecurityConfig = {
   accountLockout: { maxFailures: 5, windowMs: 15 * MINUTE, lockMs: 15 * MINUTE },
   ipThrottle: { maxFailures: 20, windowMs: 15 * MINUTE, blockMs: 15 * MINUTE },
   wsRevokeCloseDelayMs: 200,
+  passwordHashConcurrency: defaultPasswordHashConcurrency(),
 };

@@ -25,6 +25,8 @@ export interface Context {
   setCookie(serialized: string): void;
   /** Sets a response header (rate-limit headers); a no-op on WebSocket. */
   setHeader(name: string, value: string): void;
+  /** Bytes written to this caller's socket but not yet sent (WebSocket); 0 elsewhere. Subscriptions slow down on it. */
+  outboundBytes(): number;
 }
 
 export function createInnerContext(deps: ApiDeps, parts: Partial<Omit<Context, 'deps'>> = {}): Context {
@@ -39,6 +41,7 @@ export function createInnerContext(deps: ApiDeps, parts: Partial<Omit<Context, '
     apiKey: null,
     setCookie: () => {},
     setHeader: () => {},
+    outboundBytes: () => 0,
     ...parts,
   };
 }
@@ -84,6 +87,7 @@ export function createContextFactory(deps: ApiDeps, opts: ContextFactoryOptions)
         setHeader: (name, value) => {
           if (!res.headersSent) res.setHeader(name, value);
         },
+        outboundBytes: () => 0,
       };
     }
 
@@ -108,6 +112,7 @@ export function createContextFactory(deps: ApiDeps, opts: ContextFactoryOptions)
       apiKey,
       setCookie: () => {},
       setHeader: () => {},
+      outboundBytes: () => res.bufferedAmount,
     };
   };
 }

@@ -26,5 +26,7 @@ export const authorize = t.middleware(async ({ ctx, meta, path, next }) => {
       permission: meta.permission,
     });
   }
-  return next({ ctx: { principal } });
+  // The context already carries the principal (authenticate put it there): passing it again
+  // would copy the whole context once more on every call.
+  return next();
 });

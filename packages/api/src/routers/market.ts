@@ -15,7 +15,12 @@ export const marketRouter = router({
    * Prints as they happen, the same on every process, optionally for some symbols only. With
    * lastEventId, first the buffered prints after it; an id older than the buffer replays the buffer.
    */
-  onTape: view.input(marketOnTapeInput).subscription(async function* ({ ctx, input, signal }): AsyncGenerator<TrackedEnvelope<TapePrint>> {
-    for await (const print of tapePrints(ctx.deps.market, input ?? {}, signal)) yield tracked(print.id, print);
-  }),
+  onTape: view.input(marketOnTapeInput).subscription(({ ctx, input, signal }): AsyncIterable<TrackedEnvelope<TapePrint>> =>
+    tapePrints(ctx.deps.market, input ?? {}, signal, {
+      map: (print) => tracked(print.id, print),
+      backlog: ctx.outboundBytes,
+      onOverflow: ({ queued, lastEventId }) =>
+        ctx.deps.logger.warn({ requestId: ctx.origin.requestId, queued, lastEventId }, 'market.onTape subscriber fell behind: subscription ended'),
+    }),
+  ),
 });

@@ -51,7 +51,8 @@ export function createMarketProducer(opts: MarketProducerOptions): MarketProduce
   function enqueue(print: Print) {
     seq += 1n;
     pending.push({ id: (base + seq).toString(), at: print.at, symbol: print.symbol, price: print.price, size: print.size, side: print.side });
-    pumping ??= pump().finally(() => {
+    // Started a microtask later, so the prints of one wake-up share a notice.
+    pumping ??= Promise.resolve().then(pump).finally(() => {
       pumping = null;
     });
   }
