@@ -65,6 +65,7 @@ async function onDatabase(database: Database, run: (url: string | undefined) => 
 
 /** One scenario's failure is reported and the run goes on, so one table shows everything that did run. */
 async function scenario(name: string, run: () => Promise<void>) {
+  if (settings.only && !name.includes(settings.only)) return;
   try {
     await run();
   } catch (err) {
@@ -195,7 +196,8 @@ const commit = (() => {
   }
 })();
 writeFileSync(
-  `${resultsDir}${settings.quick ? 'quick' : 'latest'}.json`,
+  // A partial run (--only) never stands in for the full table.
+  `${resultsDir}${settings.only ? 'only' : settings.quick ? 'quick' : 'latest'}.json`,
   `${JSON.stringify({ at: new Date().toISOString(), mode: settings.quick ? 'quick' : 'full', cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, commit, rows, ratios, details }, null, 2)}\n`,
 );
 
