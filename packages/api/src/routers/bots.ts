@@ -3,18 +3,13 @@ import { botIdInput, createBotInput, listBotsInput, updateBotInput } from '../sc
 import { createBot, deleteBot, getBot, listBots, startBot, stopBot, updateBot, type BotActor } from '../services/bots.ts';
 import type { Principal } from '../services/principal.ts';
 import { permissionProcedure, router } from '../trpc.ts';
+import { readerOf } from './audit.ts';
 
 const read = permissionProcedure('bots.read');
 const write = permissionProcedure('bots.write');
 
 function botActorOf(ctx: { principal: Principal; origin: RequestOrigin }): BotActor {
-  const p = ctx.principal;
-  return {
-    userId: p.userId,
-    permissions: p.permissions,
-    actor: p.kind === 'apikey' ? { type: 'apikey', id: p.apiKeyId } : { type: 'user', id: p.userId },
-    origin: ctx.origin,
-  };
+  return { userId: ctx.principal.userId, permissions: ctx.principal.permissions, ...readerOf(ctx) };
 }
 
 /**

@@ -25,3 +25,8 @@ export async function* busEvents<T>(
     unsubscribe();
   }
 }
+
+/** A bus notice carrying only a new row's id (engine and trading events): trusted as far as its shape. */
+export function isIdNotice(payload: unknown): payload is { id: string } {
+  return typeof payload === 'object' && payload !== null && typeof (payload as { id?: unknown }).id === 'string' && /^\d{1,19}$/.test((payload as { id: string }).id);
+}

@@ -4,6 +4,7 @@ import { engineEvents, engineState, type EngineEvent, type EngineStateRow, type 
 import type { AuditActor, RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
+import { isIdNotice } from './bus-stream.ts';
 import {
   riskLimitsSchema,
   type ConfigureSystemInput,
@@ -185,10 +186,6 @@ async function lastEventId(db: Queryable): Promise<bigint> {
   return row?.max ? BigInt(row.max) : 0n;
 }
 
-function isEngineNotice(payload: unknown): payload is { id: string } {
-  return typeof payload === 'object' && payload !== null && typeof (payload as { id?: unknown }).id === 'string' && /^\d{1,19}$/.test((payload as { id: string }).id);
-}
-
 /**
  * Engine changes as they commit, on every process. With `lastEventId`, first the ones after it.
  * Listens before reading, then always reads on from the last id yielded: a notice lost, repeated
@@ -204,7 +201,7 @@ export async function* engineStatusEvents(
   let unsubscribe: (() => void) | undefined;
   try {
     unsubscribe = await deps.bus.subscribe(ENGINE_EVENTS_CHANNEL, (payload) => {
-      if (isEngineNotice(payload)) local.emit('notice', payload);
+      if (isIdNotice(payload)) local.emit('notice', payload);
     });
     let cursor = input.lastEventId ? BigInt(input.lastEventId) : await lastEventId(deps.db);
     const drain = async function* (): AsyncGenerator<EngineStatusEvent> {

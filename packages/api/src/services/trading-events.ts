@@ -3,6 +3,7 @@ import { and, asc, eq, gt, isNull, or, sql, type SQL } from 'drizzle-orm';
 import { tradingEvents, type EventBus, type Queryable, type TradingEventKind, type TradingEventRow, type Tx } from '@tapevision/db';
 import type { ApiDeps } from '../deps.ts';
 import { settlesWithin } from './leader-loop.ts';
+import { isIdNotice } from './bus-stream.ts';
 
 /** Carries only the newest event's id: subscribers read the rows themselves, in id order. */
 export const TRADING_EVENTS_CHANNEL = 'trading_events';
@@ -59,10 +60,6 @@ export async function recentEvents(db: Queryable, scope: EventScope, limit: numb
 async function newestEventId(db: Queryable): Promise<bigint> {
   const [row] = await db.select({ max: sql<string | null>`max(${tradingEvents.id})::text` }).from(tradingEvents);
   return row?.max ? BigInt(row.max) : 0n;
-}
-
-function isNotice(payload: unknown): payload is { id: string } {
-  return typeof payload === 'object' && payload !== null && typeof (payload as { id?: unknown }).id === 'string' && /^\d{1,19}$/.test((payload as { id: string }).id);
 }
 
 function inScope(row: TradingEventRow, scope: EventScope): boolean {
@@ -129,7 +126,7 @@ export function createTradingEventFeed(opts: TradingEventFeedOptions): TradingEv
     async start() {
       cursor = await newestEventId(deps.db);
       unsubscribe = await deps.bus.subscribe(TRADING_EVENTS_CHANNEL, (payload) => {
-        if (isNotice(payload) && BigInt(payload.id) > cursor) schedule();
+        if (isIdNotice(payload) && BigInt(payload.id) > cursor) schedule();
       });
       timer = setInterval(schedule, opts.pollMs);
       timer.unref();

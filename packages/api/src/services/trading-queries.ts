@@ -25,6 +25,13 @@ export function accountScope(reader: AccountReader, ownerId: string | undefined)
 
 const DEFAULT_PAGE = 50;
 
+/** A page from `limit + 1` rows read: the extra one only says whether another page follows. */
+function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => string[]): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = rows.length > limit ? items[items.length - 1] : undefined;
+  return { items, nextCursor: last ? encodeCursor(cursorOf(last)) : null };
+}
+
 function encodeCursor(parts: string[]): string {
   return Buffer.from(parts.join('|')).toString('base64url');
 }
@@ -76,9 +83,7 @@ export async function listOrders(
     .where(and(...where))
     .orderBy(desc(orders.createdAt), desc(orders.id))
     .limit(limit + 1);
-  const items = rows.slice(0, limit).map(toOrderView);
-  const last = rows.length > limit ? items[items.length - 1] : undefined;
-  return { items, nextCursor: last ? encodeCursor([last.createdAt, last.id]) : null };
+  return pageOf(rows.map(toOrderView), limit, (last) => [last.createdAt, last.id]);
 }
 
 /** Fills newest first, keyset-paginated on their id. */
@@ -105,9 +110,7 @@ export async function listTrades(deps: Pick<ApiDeps, 'db'>, reader: AccountReade
     .where(and(...where))
     .orderBy(desc(fills.id))
     .limit(limit + 1);
-  const items = rows.slice(0, limit).map(toFillView);
-  const last = rows.length > limit ? items[items.length - 1] : undefined;
-  return { items, nextCursor: last ? encodeCursor([last.id]) : null };
+  return pageOf(rows.map(toFillView), limit, (last) => [last.id]);
 }
 
 /** Positions marked at the tape's last prices, with realised, unrealised and total P&L. */
