@@ -28,6 +28,8 @@ export interface Baseline {
   url: string;
   /** trpc-jose: a valid bearer token. */
   token?: string;
+  /** broadcast: POST here to start the tape, once every client is listening (as system.start does for the server). */
+  startUrl?: string;
 }
 
 const opts = JSON.parse(process.argv[2] ?? '{}') as BaselineOptions;
@@ -58,13 +60,20 @@ if (opts.kind === 'raw') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(body);
   });
 } else if (opts.kind === 'broadcast') {
-  server = http.createServer((_req, res) => res.writeHead(404).end());
-  const wss = new WebSocketServer({ server, path: '/trpc' });
-  // The same frames a tRPC subscription sends (one envelope per print), each serialised once and
-  // written to every client: what any fan-out costs at least.
-  broadcastPrints(opts.printsPerSecond ?? 200, (message) => {
-    for (const client of wss.clients) client.send(message);
+  let started = false;
+  server = http.createServer((req, res) => {
+    if (req.method !== 'POST' || req.url !== '/start') return void res.writeHead(404).end();
+    // The same frames a tRPC subscription sends (one envelope per print), each serialised once and
+    // written to every client: what any fan-out costs at least.
+    if (!started) {
+      started = true;
+      broadcastPrints(opts.printsPerSecond ?? 200, (message) => {
+        for (const client of wss.clients) client.send(message);
+      });
+    }
+    res.writeHead(204).end();
   });
+  const wss = new WebSocketServer({ server, path: '/trpc' });
 } else {
   server = http.createServer(bareTrpc(opts.kind === 'trpc-jose'));
   if (opts.kind === 'trpc-jose') {
@@ -82,5 +91,6 @@ if (opts.kind === 'raw') {
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const { port } = server.address() as AddressInfo;
 ready.url = opts.kind === 'broadcast' ? `ws://127.0.0.1:${port}/trpc` : `http://127.0.0.1:${port}`;
+if (opts.kind === 'broadcast') ready.startUrl = `http://127.0.0.1:${port}/start`;
 process.stdout.write(`${JSON.stringify(ready)}\n`);
 process.on('SIGTERM', () => process.exit(0));

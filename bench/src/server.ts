@@ -5,14 +5,17 @@
  * JSON line when ready: the URLs and the credentials each scenario uses.
  */
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createUser, type AuditRecorder } from '@tapevision/api';
 import { createApp, createLogger, loadConfig } from '@tapevision/server';
 
 export interface BenchServerOptions {
   databaseUrl?: string;
+  /** The audit log at start; `POST {controlUrl}/audit/on|off` switches it (see auditedMutation). */
   audit: 'on' | 'off';
   /** MARKET_PRINTS_PER_SECOND for the fan-out scenario (the product's default otherwise). */
   printsPerSecond?: number;
@@ -20,6 +23,8 @@ export interface BenchServerOptions {
 
 export interface BenchServer {
   url: string;
+  /** A loopback side door for the harness: `POST /audit/on` and `/audit/off`. */
+  controlUrl: string;
   wsUrl: string;
   /** An admin's access token (users.unlock, system.start). */
   token: string;
@@ -44,13 +49,24 @@ const config = {
   wsLimits: { ...base.wsLimits, messagesPerMinute: 100_000_000, maxConnectionsPerPrincipal: 100_000 },
   market: { ...base.market, printsPerSecond: opts.printsPerSecond ?? base.market.printsPerSecond },
 };
-const noAudit: AuditRecorder = { record: async () => {}, flush: async () => {}, close: async () => {} };
+// The unaudited baseline is the same process with the recorder switched off: the audited and
+// unaudited runs then share one warmed-up server and database, so only the audit log differs.
+let auditing = opts.audit === 'on';
+let auditLog: AuditRecorder | null = null;
+const switchable = (real: AuditRecorder): AuditRecorder => {
+  auditLog = real;
+  return {
+    record: (event) => (auditing ? real.record(event) : Promise.resolve()),
+    flush: () => real.flush(),
+    close: (timeoutMs) => real.close(timeoutMs),
+  };
+};
 const app = await createApp({
   config,
   jwtSecret: randomBytes(32),
   logger: createLogger({ level: 'warn', destination: process.stderr }),
   inMemoryDatabase: !opts.databaseUrl,
-  ...(opts.audit === 'off' ? { auditRecorder: noAudit } : {}),
+  wrapAuditRecorder: switchable,
 });
 const port = await app.listen();
 const url = `http://127.0.0.1:${port}`;
@@ -76,8 +92,21 @@ const token = await signIn(admin.user.email);
 const viewerToken = await signIn(target.user.email);
 const { key: apiKey } = await call<{ key: string }>('apiKeys.create', { name: 'bench', permissions: ['trading.view'] }, token);
 
+// Switching waits until the rows of the previous run are written, so none of its writes land in the next run.
+const control = http.createServer((req, res) => {
+  const state = req.method === 'POST' ? /^\/audit\/(on|off)$/.exec(req.url ?? '')?.[1] : undefined;
+  if (!state) return void res.writeHead(404).end();
+  void (auditLog?.flush() ?? Promise.resolve()).then(() => {
+    auditing = state === 'on';
+    res.writeHead(204).end();
+  });
+});
+await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
+const controlPort = (control.address() as AddressInfo).port;
+
 const ready: BenchServer = {
   url,
+  controlUrl: `http://127.0.0.1:${controlPort}`,
   wsUrl: `ws://127.0.0.1:${port}/trpc`,
   token,
   viewerToken,
@@ -88,5 +117,6 @@ const ready: BenchServer = {
 process.stdout.write(`${JSON.stringify(ready)}\n`);
 
 process.on('SIGTERM', () => {
+  control.close();
   void app.close().then(() => process.exit(0));
 });

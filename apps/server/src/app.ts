@@ -46,6 +46,7 @@ import { createSocketRegistry } from './socket-registry.ts';
 import { createWsGuard } from './ws-guard.ts';
 import { precomputedHeaders } from './security-headers.ts';
 import { batchWrites } from './ws-write-batching.ts';
+import { wsEncoder } from './ws-encoder.ts';
 import { createMemoryConnectionCounter, createRedisConnectionCounter } from './connection-counter.ts';
 
 export interface AppOptions {
@@ -56,10 +57,11 @@ export interface AppOptions {
   /** Tests: run PGlite in memory instead of under DATA_DIR. */
   inMemoryDatabase?: boolean;
   /**
-   * Benchmarks only: a recorder in place of the audit log, for the unaudited baseline the audited
-   * procedures are measured against. Nothing reads it from the environment.
+   * Benchmarks only: wraps the audit recorder, so the audited procedures can be measured against
+   * themselves with the audit log switched off, in the same process. Nothing reads it from the
+   * environment.
    */
-  auditRecorder?: AuditRecorder;
+  wrapAuditRecorder?: (recorder: AuditRecorder) => AuditRecorder;
   /** Scales rate limits per client IP (0.5 halves them); the suspicious-IP hook. */
   limitFactor?: (ip: string | null) => number | Promise<number>;
 }
@@ -103,20 +105,19 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : null;
   const clock = opts.clock ?? systemClock;
   await importLegacyAuditRows(database.db);
-  const audit =
-    opts.auditRecorder ??
-    createAuditRecorder(
-      createAuditWriter({
-        db: database.db,
-        logger,
-        spoolDir: path.join(config.dataDir, 'audit-spool'),
-        batchSize: config.audit.batchSize,
-        flushIntervalMs: config.audit.flushIntervalMs,
-        maxQueue: config.audit.maxQueue,
-        onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
-      }),
-      clock,
-    );
+  const recorder = createAuditRecorder(
+    createAuditWriter({
+      db: database.db,
+      logger,
+      spoolDir: path.join(config.dataDir, 'audit-spool'),
+      batchSize: config.audit.batchSize,
+      flushIntervalMs: config.audit.flushIntervalMs,
+      maxQueue: config.audit.maxQueue,
+      onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
+    }),
+    clock,
+  );
+  const audit = opts.wrapAuditRecorder?.(recorder) ?? recorder;
   const apiKeyUsage = createLastUsedTracker({ db: database.db, logger });
   const market = createMarketTape({ bus: database.bus, capacity: config.market.bufferSize });
   await market.start();
@@ -234,6 +235,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     createContext: ({ req, res, info }) => createContext({ req, res, info }),
     onError,
     keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
+    experimental_encoder: wsEncoder,
   });
   wss.on('connection', (socket, req) => {
     batchWrites(socket, req.socket);

@@ -117,6 +117,36 @@ describe('market.onTape on one server', () => {
     expect([...all.errors, ...crude.errors, ...indices.errors]).toEqual([]);
   });
 
+  it('lets go of a subscription the client stops or whose socket closes, while the tape runs', async () => {
+    // The sockets of earlier tests close as this one starts: count from when their subscriptions are gone.
+    const count = () => server.app.deps.market.listenerCount();
+    let before = count();
+    for (let settled = false, tries = 0; !settled; tries++) {
+      expect(tries, 'the listener count settles').toBeLessThan(50);
+      await sleep(200);
+      settled = count() === before;
+      before = count();
+    }
+    const stopped = subscribe(socket(server, viewer.token));
+    const closing = socket(server, viewer.token);
+    const dropped = subscribe(closing);
+    await admin.client.system.start.mutate();
+    try {
+      await waitFor(() => stopped.events.length > 0 && dropped.events.length > 0, 10_000, 'prints on both');
+      expect(count()).toBe(before + 2);
+      stopped.stop();
+      await waitFor(() => count() === before + 1, 5_000, 'the stopped subscription let go');
+      await closing.close();
+      await waitFor(() => count() === before, 5_000, 'the closed socket let go');
+      const received = stopped.events.length;
+      await sleep(300);
+      expect(stopped.events.length).toBe(received);
+      expect([...stopped.errors, ...dropped.errors]).toEqual([]);
+    } finally {
+      await admin.client.system.stop.mutate();
+    }
+  });
+
   it('resumes after lastEventId with every missed print, in order, without repeats', async () => {
     await admin.client.system.start.mutate();
     const first = subscribe(socket(server, viewer.token));

@@ -10,33 +10,45 @@ import { runLoad, spawnTs, stop, type LoadResult } from '../processes.ts';
 import type { BenchServer, BenchServerOptions } from '../server.ts';
 import type { BenchSettings, Database } from '../settings.ts';
 
-/** The audited mutation (users.unlock, one MEDIUM row per call) against the same server with the audit log off. */
+/**
+ * The audited mutation (users.unlock, one MEDIUM row per call) against itself with the audit log
+ * switched off, on one server and one database: rounds off, on, on, off, off, on (each a full
+ * measured run), so drift over the run falls on both sides alike and no run differs from its pair
+ * in its process, its JIT warm-up or its database.
+ */
 export async function auditedMutation(settings: BenchSettings, database: Database) {
-  const measure = async (audit: 'on' | 'off'): Promise<LoadResult> => {
-    // A fresh database for every run, so no run starts with another's sessions and rows.
-    const fresh = database === 'postgres' ? await freshPostgres() : null;
-    const server = spawnTs<BenchServer>('./server.ts', { databaseUrl: fresh?.url, audit } satisfies BenchServerOptions);
-    try {
-      const { url, token, targetUserId } = await server.ready;
-      const load = {
-        url: `${url}/trpc/users.unlock`,
-        method: 'POST',
-        connections: settings.connections,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ id: targetUserId }),
-      };
-      if (settings.warmupSeconds > 0) await runLoad({ ...load, duration: settings.warmupSeconds });
-      return await runLoad({ ...load, duration: settings.seconds });
-    } finally {
-      await stop(server.child);
-      await fresh?.drop();
-    }
-  };
-  // Interleaved (off, on, on, off, off, on) and averaged, so drift over the run (a warming disk cache,
-  // a neighbour's load) falls on both sides alike.
-  const runs = settings.quick ? (['off', 'on'] as const) : (['off', 'on', 'on', 'off', 'off', 'on'] as const);
+  const fresh = database === 'postgres' ? await freshPostgres() : null;
+  const server = spawnTs<BenchServer>('./server.ts', { databaseUrl: fresh?.url, audit: 'on' } satisfies BenchServerOptions);
   const results: Record<'on' | 'off', LoadResult[]> = { on: [], off: [] };
-  for (const audit of runs) results[audit].push(await measure(audit));
+  try {
+    const { url, controlUrl, token, targetUserId } = await server.ready;
+    const load = {
+      url: `${url}/trpc/users.unlock`,
+      method: 'POST',
+      connections: settings.connections,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ id: targetUserId }),
+    };
+    const switchAudit = async (state: 'on' | 'off') => {
+      const res = await fetch(`${controlUrl}/audit/${state}`, { method: 'POST' });
+      if (res.status !== 204) throw new Error(`switching the audit log ${state}: HTTP ${res.status}`);
+    };
+    // Both paths warmed up before anything is measured.
+    if (settings.warmupSeconds > 0) {
+      for (const state of ['on', 'off'] as const) {
+        await switchAudit(state);
+        await runLoad({ ...load, duration: settings.warmupSeconds });
+      }
+    }
+    const rounds = settings.quick ? (['off', 'on'] as const) : (['off', 'on', 'on', 'off', 'off', 'on'] as const);
+    for (const state of rounds) {
+      await switchAudit(state);
+      results[state].push(await runLoad({ ...load, duration: settings.seconds }));
+    }
+  } finally {
+    await stop(server.child);
+    await fresh?.drop();
+  }
   // The ratio is the median over the pairs run next to each other: one disturbed run (this is
   // a shared 2-core VM) moves it less than it moves a ratio of means.
   const pairRatios = results.on.map((on, i) => on.rps / results.off[i]!.rps).sort((a, b) => a - b);

@@ -29,7 +29,7 @@ export async function subscriptionFanout(settings: BenchSettings, databaseUrl: s
   const raw = await startBaseline('broadcast', { printsPerSecond: PRINTS_PER_SECOND });
   let broadcast: WsFanoutResult;
   try {
-    broadcast = await listen({ mode: 'fanout', url: raw.url, ...timing });
+    broadcast = await listen({ mode: 'fanout', url: raw.url, start: { url: raw.startUrl!, token: '' }, ...timing });
   } finally {
     await raw.stop();
   }

@@ -36,7 +36,7 @@ export interface ApiDeps {
     flush(): Promise<void>;
   };
   /** This process's copy of the tape, fed from the bus by whichever process produces it. */
-  market: Pick<MarketTape, 'after' | 'lastId' | 'lastPrices' | 'onPrint'>;
+  market: Pick<MarketTape, 'after' | 'lastId' | 'lastPrices' | 'onPrint' | 'listenerCount'>;
   /** Keys for secrets at rest (bot credentials): ENCRYPTION_KEY, or a generated dev key. */
   keyring: Keyring;
   /** Where market orders go: the paper broker on the shared tape (a real adapter would be another Broker). */

@@ -35,6 +35,7 @@ export { executeOrder, cancelOrder, closePosition, type TradingActor } from './s
 export { createPaperBroker, type PaperBroker } from './trading/paper-broker.ts';
 export { tapeMarketData } from './trading/tape-market-data.ts';
 export { createMarketTape, MARKET_PRINTS_CHANNEL, type MarketTape } from './services/market-tape.ts';
+export { serialiseOnce, serialisedText } from './services/serialised-once.ts';
 export { createMarketProducer, MARKET_LEADER_LOCK_KEY, type MarketProducer } from './services/market-producer.ts';
 export {
   BOTS_CHANNEL,

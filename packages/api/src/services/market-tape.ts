@@ -2,6 +2,7 @@ import type { EventBus } from '@tapevision/db';
 import { appError } from '../errors.ts';
 import type { LastPrice, TapePrint } from '../schemas/market.ts';
 import { DEFAULT_UNIVERSE, isOnTick, type Instrument } from '../trading/instruments.ts';
+import { serialiseOnce } from './serialised-once.ts';
 
 /** Carries batches of prints, in id order, from the one producing process to every process. */
 export const MARKET_PRINTS_CHANNEL = 'market_prints';
@@ -18,6 +19,8 @@ export interface MarketTape {
   lastPrices(): LastPrice[];
   /** Called for each print as it is appended to the buffer; returns the unsubscribe function. */
   onPrint(listener: (print: TapePrint) => void): () => void;
+  /** Listeners registered now: one per live subscription of this process. */
+  listenerCount(): number;
 }
 
 export interface MarketTapeOptions {
@@ -39,7 +42,8 @@ function toPrint(v: unknown, universe: readonly Instrument[]): TapePrint | null 
   if (!instrument || typeof p.id !== 'string' || !/^\d{1,19}$/.test(p.id) || typeof p.at !== 'string') return null;
   if (typeof p.price !== 'number' || !(p.price > 0) || !isOnTick(p.price, instrument.tickSize)) return null;
   if (!Number.isInteger(p.size) || (p.size as number) < 1 || !isSide(p.side)) return null;
-  return { id: p.id, at: p.at, symbol: instrument.symbol, price: p.price, size: p.size as number, side: p.side as TapePrint['side'] };
+  // Every subscriber of this process is sent this same object: its JSON is made here, once.
+  return serialiseOnce({ id: p.id, at: p.at, symbol: instrument.symbol, price: p.price, size: p.size as number, side: p.side as TapePrint['side'] });
 }
 
 export function createMarketTape(opts: MarketTapeOptions): MarketTape {
@@ -98,6 +102,7 @@ export function createMarketTape(opts: MarketTapeOptions): MarketTape {
         const p = last.get(i.symbol);
         return { symbol: i.symbol, price: p?.price ?? null, at: p?.at ?? null, printId: p?.id ?? null };
       }),
+    listenerCount: () => listeners.length,
     onPrint(listener) {
       listeners = [...listeners, listener];
       let subscribed = true;
