@@ -6,8 +6,8 @@ const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 /** Runs a TypeScript entry in a child Node process; resolves with its first JSON line on stdout. */
 export function spawnTs<T>(entry: string, arg: unknown): { child: ChildProcess; ready: Promise<T> } {
-  // BENCH_CPU_PROF=<dir>: the servers under test write a V8 CPU profile there when they stop.
-  const profile = process.env.BENCH_CPU_PROF && entry === './server.ts' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  // BENCH_CPU_PROF=<dir>: the servers under test (ours and the baselines) write a V8 CPU profile there when they stop.
+  const profile = process.env.BENCH_CPU_PROF && (entry === './server.ts' || entry === './baselines.ts') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawn(process.execPath, [...profile, '--import', 'tsx', here(entry), JSON.stringify(arg)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LOG_LEVEL: 'warn' },

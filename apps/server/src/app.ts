@@ -47,6 +47,7 @@ import { createWsGuard } from './ws-guard.ts';
 import { precomputedHeaders } from './security-headers.ts';
 import { batchWrites } from './ws-write-batching.ts';
 import { wsEncoder } from './ws-encoder.ts';
+import { createQueryFastPath } from './trpc-query-fast-path.ts';
 import { createMemoryConnectionCounter, createRedisConnectionCounter } from './connection-counter.ts';
 
 export interface AppOptions {
@@ -62,6 +63,11 @@ export interface AppOptions {
    * environment.
    */
   wrapAuditRecorder?: (recorder: AuditRecorder) => AuditRecorder;
+  /**
+   * Single GET queries skip tRPC's fetch adaptation (trpc-query-fast-path.ts); on by default. Tests
+   * turn it off to compare the two answers call for call.
+   */
+  queryFastPath?: boolean;
   /** Scales rate limits per client IP (0.5 halves them); the suspicious-IP hook. */
   limitFactor?: (ip: string | null) => number | Promise<number>;
 }
@@ -197,6 +203,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
     createContext: ({ req, res, info }) => createContext({ req, res, info }),
     onError,
   });
+  const fastQuery =
+    opts.queryFastPath === false
+      ? () => false
+      : createQueryFastPath({ router: appRouter, createContext: ({ req, res, info }) => createContext({ req, res, info }), onError });
   const serveStatic = createStaticHandler(config.webDist);
   const securityHeaders = precomputedHeaders(
     helmet({
@@ -222,6 +232,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
         // as a POST with no body, which its JSON handler cannot parse: read no body as `{}`.
         const bodiless = req.method === 'POST' && req.headers['content-length'] === '0';
         if (bodiless && req.headers['content-type']?.startsWith('application/json')) (req as { body?: unknown }).body = '{}';
+        if (fastQuery(req, res, pathname)) return;
         return trpcHandler(req, res);
       }
       serveStatic(req, res, pathname);

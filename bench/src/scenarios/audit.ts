@@ -12,8 +12,8 @@ import type { BenchSettings, Database } from '../settings.ts';
 
 /**
  * The audited mutation (users.unlock, one MEDIUM row per call) against itself with the audit log
- * switched off, on one server and one database: rounds off, on, on, off, off, on (each a full
- * measured run), so drift over the run falls on both sides alike and no run differs from its pair
+ * switched off, on one server and one database: five pairs in the order off, on, on, off, off, on,
+ * on, off, off, on (each a full measured run), so drift over the run falls on both sides alike and no run differs from its pair
  * in its process, its JIT warm-up or its database.
  */
 export async function auditedMutation(settings: BenchSettings, database: Database) {
@@ -40,7 +40,7 @@ export async function auditedMutation(settings: BenchSettings, database: Databas
         await runLoad({ ...load, duration: settings.warmupSeconds });
       }
     }
-    const rounds = settings.quick ? (['off', 'on'] as const) : (['off', 'on', 'on', 'off', 'off', 'on'] as const);
+    const rounds = settings.quick ? (['off', 'on'] as const) : (['off', 'on', 'on', 'off', 'off', 'on', 'on', 'off', 'off', 'on'] as const);
     for (const state of rounds) {
       await switchAudit(state);
       results[state].push(await runLoad({ ...load, duration: settings.seconds }));
