@@ -12,9 +12,9 @@ import type { BenchSettings, Database } from '../settings.ts';
 
 /**
  * The audited mutation (users.unlock, one MEDIUM row per call) against itself with the audit log
- * switched off, on one server and one database: five pairs in the order off, on, on, off, off, on,
- * on, off, off, on (each a full measured run), so drift over the run falls on both sides alike and no run differs from its pair
- * in its process, its JIT warm-up or its database.
+ * switched off, on one server and one database: five pairs in the order off, on, on, off, off,
+ * on, on, off, off, on (each a full measured run), so drift over the run falls on both sides alike
+ * and no run differs from its pair in its process, its JIT warm-up or its database.
  */
 export async function auditedMutation(settings: BenchSettings, database: Database) {
   const fresh = database === 'postgres' ? await freshPostgres() : null;
