@@ -1,5 +1,5 @@
 import type { OrderView } from '@tapevision/api/schemas';
-import { useMemo, useState } from 'react';
+import { useMemo, useState, type ReactNode } from 'react';
 import { useSignedIn } from '../auth/use-auth.ts';
 import { ErrorAlert } from '../components/Alert.tsx';
 import { Loading } from '../components/Loading.tsx';
@@ -130,12 +130,7 @@ export default function DashboardPage() {
               {symbol && <PriceChart symbol={symbol} points={tape.series[symbol] ?? []} universe={universe} />}
             </section>
 
-            <section className="card dash-card" aria-labelledby="positions-title">
-              <div className="card-head">
-                <h2 id="positions-title">Positions and P&amp;L</h2>
-              </div>
-              {desk.positions.error && <ErrorAlert error={desk.positions.error} />}
-              {desk.positions.isPending && <Loading label="Loading positions…" />}
+            <DeskCard id="positions-title" title="Positions and P&L" query={desk.positions} loading="Loading positions…">
               {live && (
                 <PositionsPanel
                   summary={live}
@@ -146,14 +141,9 @@ export default function DashboardPage() {
                   ownerLabel={ownerLabel}
                 />
               )}
-            </section>
+            </DeskCard>
 
-            <section className="card dash-card" aria-labelledby="orders-title">
-              <div className="card-head">
-                <h2 id="orders-title">Open orders</h2>
-              </div>
-              {desk.orders.error && <ErrorAlert error={desk.orders.error} />}
-              {desk.orders.isPending && <Loading label="Loading orders…" />}
+            <DeskCard id="orders-title" title="Open orders" query={desk.orders} loading="Loading orders…">
               {desk.orders.data && (
                 <OpenOrders
                   orders={desk.orders.data.items}
@@ -165,16 +155,11 @@ export default function DashboardPage() {
                   ownerLabel={ownerLabel}
                 />
               )}
-            </section>
+            </DeskCard>
 
-            <section className="card dash-card" aria-labelledby="fills-title">
-              <div className="card-head">
-                <h2 id="fills-title">Recent fills</h2>
-              </div>
-              {desk.fills.error && <ErrorAlert error={desk.fills.error} />}
-              {desk.fills.isPending && <Loading label="Loading fills…" />}
+            <DeskCard id="fills-title" title="Recent fills" query={desk.fills} loading="Loading fills…">
               {desk.fills.data && <FillsTable fills={desk.fills.data.items} universe={universe} ownerLabel={ownerLabel} />}
-            </section>
+            </DeskCard>
           </div>
 
           <aside className="dash-side">
@@ -205,6 +190,32 @@ export default function DashboardPage() {
           </aside>
         </div>
       )}
+    </section>
+  );
+}
+
+/** One of the desk's cards over a query: its title, the query's error or loading state, then the content. */
+function DeskCard({
+  id,
+  title,
+  query,
+  loading,
+  children,
+}: {
+  id: string;
+  title: string;
+  query: { error: unknown; isPending: boolean };
+  loading: string;
+  children: ReactNode;
+}) {
+  return (
+    <section className="card dash-card" aria-labelledby={id}>
+      <div className="card-head">
+        <h2 id={id}>{title}</h2>
+      </div>
+      {query.error ? <ErrorAlert error={query.error} /> : null}
+      {query.isPending && <Loading label={loading} />}
+      {children}
     </section>
   );
 }

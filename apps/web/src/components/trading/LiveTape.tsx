@@ -4,6 +4,7 @@ import { useLayoutEffect, useRef } from 'react';
 import { formatClock, formatPrice, instrumentOf } from '../../lib/money.ts';
 import type { Tape } from './use-tape.ts';
 import { MAX_TAPE_PRINTS } from './use-tape.ts';
+import { NumHeader, SideCell } from './cells.tsx';
 
 const ROW_HEIGHT = 30;
 const COLUMNS = 5;
@@ -56,12 +57,8 @@ export function LiveTape({ tape, universe }: { tape: Tape; universe: readonly Un
                 <th scope="col">Time</th>
                 <th scope="col">Symbol</th>
                 <th scope="col">Side</th>
-                <th scope="col" className="num">
-                  Size
-                </th>
-                <th scope="col" className="num">
-                  Price
-                </th>
+                <NumHeader>Size</NumHeader>
+                <NumHeader>Price</NumHeader>
               </tr>
             </thead>
             <tbody>
@@ -76,7 +73,7 @@ export function LiveTape({ tape, universe }: { tape: Tape; universe: readonly Un
                   <tr key={item.key} data-print-id={print.id} aria-rowindex={item.index + 2} style={{ height: ROW_HEIGHT }}>
                     <td>{formatClock(print.at)}</td>
                     <td>{print.symbol}</td>
-                    <td className={print.side === 'BUY' ? 'side-buy' : 'side-sell'}>{print.side}</td>
+                    <SideCell side={print.side} />
                     <td className="num">{print.size}</td>
                     <td className="num">{formatPrice(print.price, instrumentOf(universe, print.symbol))}</td>
                   </tr>

@@ -1,5 +1,6 @@
 import type { AlertView, FillView, OrderView, UniverseInstrument } from '@tapevision/api/schemas';
 import { formatClock, formatPrice, instrumentOf } from '../../lib/money.ts';
+import { AccountCell, NumHeader, SideCell, SymbolCell } from './cells.tsx';
 
 /** Working orders, newest first; Cancel for those who may trade. */
 export function OpenOrders({
@@ -30,15 +31,9 @@ export function OpenOrders({
             <th scope="col">Placed</th>
             <th scope="col">Side</th>
             <th scope="col">Symbol</th>
-            <th scope="col" className="num">
-              Quantity
-            </th>
-            <th scope="col" className="num">
-              Limit
-            </th>
-            <th scope="col" className="num">
-              Filled
-            </th>
+            <NumHeader>Quantity</NumHeader>
+            <NumHeader>Limit</NumHeader>
+            <NumHeader>Filled</NumHeader>
             {canCancel && (
               <th scope="col">
                 <span className="sr-only">Actions</span>
@@ -49,13 +44,10 @@ export function OpenOrders({
         <tbody>
           {orders.map((o) => (
             <tr key={o.id} data-order-id={o.id} data-status={o.status}>
-              {ownerLabel && <td title={o.ownerId}>{ownerLabel(o.ownerId)}</td>}
+              <AccountCell ownerId={o.ownerId} ownerLabel={ownerLabel} />
               <td title={o.reason}>{formatClock(o.createdAt)}</td>
-              <td className={o.side === 'BUY' ? 'side-buy' : 'side-sell'}>{o.side}</td>
-              <td>
-                {o.symbol}
-                {o.botId && <span className="badge badge-muted">bot</span>}
-              </td>
+              <SideCell side={o.side} />
+              <SymbolCell symbol={o.symbol} botId={o.botId} />
               <td className="num">{o.quantity}</td>
               <td className="num">{o.type === 'limit' ? formatPrice(o.limitPrice, instrumentOf(universe, o.symbol)) : 'market'}</td>
               <td className="num">{o.filledQuantity}</td>
@@ -104,24 +96,17 @@ export function FillsTable({
             <th scope="col">Time</th>
             <th scope="col">Side</th>
             <th scope="col">Symbol</th>
-            <th scope="col" className="num">
-              Quantity
-            </th>
-            <th scope="col" className="num">
-              Price
-            </th>
+            <NumHeader>Quantity</NumHeader>
+            <NumHeader>Price</NumHeader>
           </tr>
         </thead>
         <tbody>
           {fills.map((f) => (
             <tr key={f.id} data-fill-id={f.id} data-order-id={f.orderId}>
-              {ownerLabel && <td title={f.ownerId}>{ownerLabel(f.ownerId)}</td>}
+              <AccountCell ownerId={f.ownerId} ownerLabel={ownerLabel} />
               <td>{formatClock(f.at)}</td>
-              <td className={f.side === 'BUY' ? 'side-buy' : 'side-sell'}>{f.side}</td>
-              <td>
-                {f.symbol}
-                {f.botId && <span className="badge badge-muted">bot</span>}
-              </td>
+              <SideCell side={f.side} />
+              <SymbolCell symbol={f.symbol} botId={f.botId} />
               <td className="num">{f.quantity}</td>
               <td className="num">{formatPrice(f.price, instrumentOf(universe, f.symbol))}</td>
             </tr>

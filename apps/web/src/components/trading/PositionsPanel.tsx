@@ -1,6 +1,7 @@
 import type { UniverseInstrument } from '@tapevision/api/schemas';
 import { formatPnl, formatPrice, instrumentOf, pnlClass } from '../../lib/money.ts';
 import { ConfirmButton } from '../ConfirmButton.tsx';
+import { AccountCell, NumHeader } from './cells.tsx';
 import type { LiveSummary } from './pnl.ts';
 
 /** Open positions and P&L, re-marked with every print; Close for those who may manage positions. */
@@ -25,24 +26,9 @@ export function PositionsPanel({
   return (
     <>
       <dl className="totals" aria-label="Profit and loss">
-        <div>
-          <dt>Total P&amp;L</dt>
-          <dd className={pnlClass(totals.total)} data-testid="pnl-total" data-value={totals.total}>
-            {formatPnl(totals.total)}
-          </dd>
-        </div>
-        <div>
-          <dt>Unrealised</dt>
-          <dd className={pnlClass(totals.unrealized)} data-testid="pnl-unrealized" data-value={totals.unrealized}>
-            {formatPnl(totals.unrealized)}
-          </dd>
-        </div>
-        <div>
-          <dt>Realised</dt>
-          <dd className={pnlClass(totals.realized)} data-testid="pnl-realized" data-value={totals.realized}>
-            {formatPnl(totals.realized)}
-          </dd>
-        </div>
+        <PnlTotal label="Total P&L" testId="pnl-total" value={totals.total} />
+        <PnlTotal label="Unrealised" testId="pnl-unrealized" value={totals.unrealized} />
+        <PnlTotal label="Realised" testId="pnl-realized" value={totals.realized} />
       </dl>
       {open.length === 0 ? (
         <p className="muted">No open positions.</p>
@@ -53,21 +39,11 @@ export function PositionsPanel({
               <tr>
                 {ownerLabel && <th scope="col">Account</th>}
                 <th scope="col">Symbol</th>
-                <th scope="col" className="num">
-                  Quantity
-                </th>
-                <th scope="col" className="num">
-                  Average
-                </th>
-                <th scope="col" className="num">
-                  Last
-                </th>
-                <th scope="col" className="num">
-                  Unrealised
-                </th>
-                <th scope="col" className="num">
-                  Realised
-                </th>
+                <NumHeader>Quantity</NumHeader>
+                <NumHeader>Average</NumHeader>
+                <NumHeader>Last</NumHeader>
+                <NumHeader>Unrealised</NumHeader>
+                <NumHeader>Realised</NumHeader>
                 {canClose && (
                   <th scope="col">
                     <span className="sr-only">Actions</span>
@@ -80,7 +56,7 @@ export function PositionsPanel({
                 const instrument = instrumentOf(universe, p.symbol);
                 return (
                   <tr key={`${p.ownerId}:${p.symbol}`} data-position={p.symbol} data-quantity={p.quantity}>
-                    {ownerLabel && <td title={p.ownerId}>{ownerLabel(p.ownerId)}</td>}
+                    <AccountCell ownerId={p.ownerId} ownerLabel={ownerLabel} />
                     <th scope="row">{p.symbol}</th>
                     <td className={`num ${p.quantity > 0 ? 'side-buy' : 'side-sell'}`}>{p.quantity > 0 ? `+${p.quantity}` : p.quantity}</td>
                     <td className="num">{formatPrice(p.averagePrice, instrument)}</td>
@@ -108,5 +84,16 @@ export function PositionsPanel({
         </div>
       )}
     </>
+  );
+}
+
+function PnlTotal({ label, testId, value }: { label: string; testId: string; value: number }) {
+  return (
+    <div>
+      <dt>{label}</dt>
+      <dd className={pnlClass(value)} data-testid={testId} data-value={value}>
+        {formatPnl(value)}
+      </dd>
+    </div>
   );
 }
