@@ -6,6 +6,11 @@ export type BusHandler = (payload: unknown) => void;
 /** Publish/subscribe between every server process that shares one database. */
 export interface EventBus {
   publish(channel: string, payload: unknown): Promise<void>;
+  /**
+   * Several messages on one channel, delivered in order, in one round trip. On Postgres they are one
+   * transaction's NOTIFYs, which fold identical payloads into one: send distinct messages.
+   */
+  publishAll(channel: string, payloads: readonly unknown[]): Promise<void>;
   subscribe(channel: string, handler: BusHandler): Promise<() => void>;
   close(): Promise<void>;
 }
@@ -18,6 +23,9 @@ export function createLocalEventBus(): EventBus {
     async publish(channel, payload) {
       const copy: unknown = JSON.parse(JSON.stringify(payload));
       queueMicrotask(() => emitter.emit(channel, copy));
+    },
+    async publishAll(channel, payloads) {
+      for (const payload of payloads) await this.publish(channel, payload);
     },
     async subscribe(channel, handler) {
       emitter.on(channel, handler);
@@ -37,6 +45,14 @@ export function createPostgresEventBus(client: Sql): EventBus {
   return {
     async publish(channel, payload) {
       await client.notify(channel, JSON.stringify(payload));
+    },
+    async publishAll(channel, payloads) {
+      if (payloads.length === 0) return;
+      if (payloads.length === 1) return this.publish(channel, payloads[0]);
+      // One statement: the set function yields the array's elements in order, and NOTIFY keeps it.
+      // Sent as text: a parameter Postgres describes as json would be JSON-encoded once more.
+      const texts = JSON.stringify(payloads.map((p) => JSON.stringify(p)));
+      await client`select pg_notify(${channel}, payload) from json_array_elements_text(${texts}::text::json) as payload`;
     },
     async subscribe(channel, handler) {
       emitter.on(channel, handler);

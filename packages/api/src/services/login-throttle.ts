@@ -1,15 +1,8 @@
 import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
-import { loginIpThrottles, users } from '@tapevision/db';
+import { loginIpThrottles, users, type Queryable } from '@tapevision/db';
 import type { ApiDeps } from '../deps.ts';
 
 type Deps = Pick<ApiDeps, 'db' | 'clock' | 'config'>;
-
-/** When the IP may try again, or null if it is not throttled. */
-export async function ipBlockedUntil(deps: Deps, ip: string): Promise<Date | null> {
-  const [row] = await deps.db.select().from(loginIpThrottles).where(eq(loginIpThrottles.ip, ip));
-  const now = deps.clock.now();
-  return row?.blockedUntil && row.blockedUntil > now ? row.blockedUntil : null;
-}
 
 /**
  * Counts one failed login from `ip` under a row lock, so parallel failures are each counted and
@@ -80,10 +73,11 @@ export async function recordAccountFailure(deps: Deps, userId: string): Promise<
 /**
  * Records a successful sign-in and clears the failure count, unless the account was locked while
  * this attempt's password was being checked (parallel guesses): then it returns false and the
- * attempt counts as one made against a locked account.
+ * attempt counts as one made against a locked account. It updates the user's row, so inside a
+ * transaction it also holds the row's lock (what `createSession` asks of its `admit`).
  */
-export async function clearAccountFailures(deps: Pick<ApiDeps, 'db'>, userId: string, now: Date): Promise<boolean> {
-  const rows = await deps.db
+export async function clearAccountFailures(db: Queryable, userId: string, now: Date): Promise<boolean> {
+  const rows = await db
     .update(users)
     .set({ failedLoginCount: 0, failedLoginWindowStart: null, lockedUntil: null, lastLoginAt: now })
     .where(and(eq(users.id, userId), or(isNull(users.lockedUntil), lte(users.lockedUntil, now))))

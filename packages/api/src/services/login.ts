@@ -1,9 +1,9 @@
 import { eq, sql } from 'drizzle-orm';
-import { users, type User } from '@tapevision/db';
+import { loginIpThrottles, users, type User } from '@tapevision/db';
 import type { RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError, INVALID_CREDENTIALS } from '../errors.ts';
-import { clearAccountFailures, ipBlockedUntil, recordAccountFailure, recordIpFailure } from './login-throttle.ts';
+import { clearAccountFailures, recordAccountFailure, recordIpFailure } from './login-throttle.ts';
 import { toPublicUser, type PublicUser } from './principal.ts';
 import { createSession } from './sessions.ts';
 
@@ -18,13 +18,28 @@ export interface IssuedSession {
 
 type FailureReason = 'unknown_email' | 'bad_password' | 'locked' | 'disabled';
 
+// Emails match without regard to case (the unique index is on lower(email)); callers pass it lower-cased.
+const emailIs = (email: string) => eq(sql`lower(${users.email})`, email);
+
 export async function findUserByEmail(deps: Pick<ApiDeps, 'db'>, email: string): Promise<User | null> {
-  const [user] = await deps.db
-    .select()
-    .from(users)
-    .where(eq(sql`lower(${users.email})`, email.trim().toLowerCase()))
-    .limit(1);
+  const [user] = await deps.db.select().from(users).where(emailIs(email.trim().toLowerCase())).limit(1);
   return user ?? null;
+}
+
+/**
+ * What a sign-in reads before checking the password, in one round trip: until when the address is
+ * blocked (null if it is not) and the account with that email (null if there is none).
+ */
+async function readSignIn(deps: Pick<ApiDeps, 'db' | 'clock'>, ip: string, email: string): Promise<{ ipBlockedUntil: Date | null; user: User | null }> {
+  const [row] = await deps.db
+    .select({ blockedUntil: loginIpThrottles.blockedUntil, user: users })
+    .from(sql`(select 1) as sign_in`)
+    .leftJoin(loginIpThrottles, eq(loginIpThrottles.ip, ip))
+    .leftJoin(users, emailIs(email))
+    .limit(1);
+  const now = deps.clock.now();
+  const blockedUntil = row?.blockedUntil ?? null;
+  return { ipBlockedUntil: blockedUntil && blockedUntil > now ? blockedUntil : null, user: row?.user ?? null };
 }
 
 export async function issueAccessToken(deps: Pick<ApiDeps, 'tokens' | 'clock'>, user: User, sessionId: string) {
@@ -50,7 +65,7 @@ export async function login(
   // Postgres text cannot hold NUL: such an email matches no account and fails like any unknown one.
   const email = input.email.trim().toLowerCase().replace(/\0/g, '\uFFFD');
 
-  const blockedUntil = await ipBlockedUntil(deps, ip);
+  const { ipBlockedUntil: blockedUntil, user } = await readSignIn(deps, ip, email);
   if (blockedUntil) {
     await deps.audit.record({
       action: 'auth.login_failed',
@@ -66,7 +81,6 @@ export async function login(
     });
   }
 
-  const user = await findUserByEmail(deps, email);
   if (!user) {
     await deps.passwords.verifyDummy(input.password);
     return fail(deps, { ip, origin, email, reason: 'unknown_email' });
@@ -77,12 +91,11 @@ export async function login(
   if (user.lockedUntil && user.lockedUntil > now) return fail(deps, { ip, origin, email, user, reason: 'locked' });
   if (!passwordOk) return fail(deps, { ip, origin, email, user, reason: 'bad_password' });
 
-  if (!(await clearAccountFailures(deps, user.id, now))) return fail(deps, { ip, origin, email, user, reason: 'locked' });
-  const { session, refreshToken, evicted } = await createSession(deps, {
-    userId: user.id,
-    ip: origin.ip,
-    userAgent: origin.userAgent,
-  });
+  const opened = await createSession(deps, { userId: user.id, ip: origin.ip, userAgent: origin.userAgent }, (tx) =>
+    clearAccountFailures(tx, user.id, now),
+  );
+  if (!opened) return fail(deps, { ip, origin, email, user, reason: 'locked' });
+  const { session, refreshToken, evicted } = opened;
   const access = await issueAccessToken(deps, user, session.id);
   await deps.audit.record({
     action: 'auth.login',

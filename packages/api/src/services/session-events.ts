@@ -12,7 +12,7 @@ export interface SessionEvent {
 }
 
 export async function publishSessionEvents(bus: EventBus, events: SessionEvent[]): Promise<void> {
-  await Promise.all(events.map((event) => bus.publish(SESSION_EVENTS_CHANNEL, event)));
+  await bus.publishAll(SESSION_EVENTS_CHANNEL, events);
 }
 
 export function isSessionEvent(value: unknown): value is SessionEvent {

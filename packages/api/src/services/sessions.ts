@@ -1,4 +1,5 @@
-import { and, asc, desc, eq, gt, inArray, isNull, ne } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import { and, desc, eq, gt, inArray, isNull, ne, sql } from 'drizzle-orm';
 import { refreshTokens, sessions, users, type EventBus, type Queryable, type Session, type User } from '@tapevision/db';
 import type { ApiDeps } from '../deps.ts';
 import { isSessionEvent, publishSessionEvents, SESSION_EVENTS_CHANNEL, type SessionEvent } from './session-events.ts';
@@ -34,57 +35,78 @@ function revokedEvent(s: { id: string; userId: string }, reason: RevokeReason, n
 }
 
 /**
- * Opens a session with its first refresh token. Holding the user's row lock while counting keeps
- * the per-user cap exact when logins race; the least recently used sessions make room.
+ * Opens a session with its first refresh token, in one transaction of two statements. The first,
+ * `admit`, must lock the user's row (an UPDATE of it does) and say whether the session may open;
+ * holding that lock while counting keeps the per-user cap exact when logins race. The second
+ * retires the least recently used sessions beyond the cap and inserts the session and its token in
+ * one statement, so opening a session costs four round trips (with BEGIN and COMMIT), not eight.
+ * It runs after the lock is held, so its snapshot counts every session a racing login committed.
+ * Returns null, having written nothing, when `admit` says no.
  */
 export async function createSession(
   deps: SessionDeps,
   input: { userId: string; ip: string | null; userAgent: string | null },
-): Promise<{ session: Session; refreshToken: string; evicted: string[] }> {
+  admit: (tx: Queryable) => Promise<boolean>,
+): Promise<{ session: Session; refreshToken: string; evicted: string[] } | null> {
   const now = deps.clock.now();
   const refreshToken = deps.tokens.newRefreshToken();
   const { config } = deps;
-  const result = await deps.db.transaction(async (tx) => {
-    await tx.select({ id: users.id }).from(users).where(eq(users.id, input.userId)).for('update');
-    const live = await tx
-      .select({ id: sessions.id, userId: sessions.userId })
-      .from(sessions)
-      .where(and(eq(sessions.userId, input.userId), liveConditions(now)))
-      .orderBy(asc(sessions.lastSeenAt), asc(sessions.createdAt));
-    const evict = live.slice(0, Math.max(0, live.length - config.maxSessionsPerUser + 1));
-    if (evict.length > 0) {
-      await tx
+  const session: Session = {
+    id: randomUUID(),
+    userId: input.userId,
+    createdAt: now,
+    lastSeenAt: now,
+    idleExpiresAt: new Date(now.getTime() + config.sessionIdleMs),
+    absoluteExpiresAt: new Date(now.getTime() + config.sessionAbsoluteMs),
+    ip: input.ip,
+    userAgent: input.userAgent?.slice(0, 512) ?? null,
+    revokedAt: null,
+    revokedReason: null,
+  };
+  const evicted = await deps.db.transaction(async (tx) => {
+    if (!(await admit(tx))) return null;
+    const live = tx.$with('live').as(
+      tx
+        .select({
+          id: sessions.id,
+          rank: sql<number>`row_number() over (order by ${sessions.lastSeenAt}, ${sessions.createdAt})`.as('rank'),
+          total: sql<number>`count(*) over ()`.as('total'),
+        })
+        .from(sessions)
+        .where(and(eq(sessions.userId, input.userId), liveConditions(now))),
+    );
+    // The oldest live sessions beyond the cap, counting the one being opened.
+    const beyondCap = tx.select({ id: live.id }).from(live).where(sql`${live.rank} <= ${live.total} - ${config.maxSessionsPerUser - 1}`);
+    // Still unrevoked when updated: a logout landing meanwhile keeps its own reason and is not evicted twice.
+    const retired = tx.$with('retired').as(
+      tx
         .update(sessions)
         .set({ revokedAt: now, revokedReason: 'evicted' })
-        .where(inArray(sessions.id, evict.map((s) => s.id)));
-    }
-    const [session] = await tx
-      .insert(sessions)
-      .values({
-        userId: input.userId,
-        createdAt: now,
-        lastSeenAt: now,
-        idleExpiresAt: new Date(now.getTime() + config.sessionIdleMs),
-        absoluteExpiresAt: new Date(now.getTime() + config.sessionAbsoluteMs),
-        ip: input.ip,
-        userAgent: input.userAgent?.slice(0, 512) ?? null,
-      })
-      .returning();
-    if (!session) throw new Error('session insert returned nothing');
-    await tx.insert(refreshTokens).values({
-      sessionId: session.id,
-      tokenHash: deps.tokens.hashRefreshToken(refreshToken),
-      expiresAt: session.absoluteExpiresAt,
-      createdAt: now,
-    });
-    return { session, evicted: evict };
+        .where(and(inArray(sessions.id, beyondCap), isNull(sessions.revokedAt)))
+        .returning({ id: sessions.id, lastSeenAt: sessions.lastSeenAt, createdAt: sessions.createdAt }),
+    );
+    const created = tx.$with('created').as(tx.insert(sessions).values(session).returning({ id: sessions.id }));
+    const token = tx.$with('token').as(
+      tx
+        .insert(refreshTokens)
+        .values({ sessionId: session.id, tokenHash: deps.tokens.hashRefreshToken(refreshToken), expiresAt: session.absoluteExpiresAt, createdAt: now })
+        .returning({ id: refreshTokens.id }),
+    );
+    // Least recently used first, as the audit rows and events list them.
+    const rows = await tx
+      .with(live, retired, created, token)
+      .select({ id: retired.id })
+      .from(retired)
+      .orderBy(retired.lastSeenAt, retired.createdAt);
+    return rows.map((r) => r.id);
   });
-  if (result.evicted.length > 0) sessionCacheFor(deps.bus).invalidate(input.userId);
+  if (evicted === null) return null;
+  if (evicted.length > 0) sessionCacheFor(deps.bus).invalidate(input.userId);
   await publishSessionEvents(deps.bus, [
-    ...result.evicted.map((s) => revokedEvent(s, 'evicted', now)),
-    { type: 'created', userId: input.userId, sessionId: result.session.id, reason: null, at: now.toISOString() },
+    ...evicted.map((id) => revokedEvent({ id, userId: input.userId }, 'evicted', now)),
+    { type: 'created', userId: input.userId, sessionId: session.id, reason: null, at: now.toISOString() },
   ]);
-  return { session: result.session, refreshToken, evicted: result.evicted.map((s) => s.id) };
+  return { session, refreshToken, evicted };
 }
 
 /** The session and its user when the session may still act: not revoked, not expired, user active. */
