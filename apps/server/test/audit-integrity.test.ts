@@ -183,6 +183,10 @@ describe('audit.verify', () => {
     const chain = await onlyChain(desk.server.app.deps.db);
     expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
     expect(chain).toMatchObject({ anchorSeq: 0, headSeq: rows.length, headHash: rows.at(-1)!.hash });
+    // Ids are time-ordered (UUID v7), so a chain's ids ascend with its sequence: new rows go to the
+    // right edge of the primary key's index.
+    for (const row of rows) expect(row.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(rows.map((r) => r.id)).toEqual(rows.map((r) => r.id).sort());
 
     const report = await verifyOverHttp(desk);
     expect(report).toEqual({ ok: true, chains: 1, rowsChecked: rows.length, firstBreak: null, breaks: [] });
