@@ -1,3 +1,4 @@
+import { queryRows, sql } from '@tapevision/db';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { errorData, httpClient, rejectionOf } from './support/clients.ts';
 import { allUsers, auditRows, nextIp, sessionRows, tracedClient, userRow, type TracedClient } from './support/probe.ts';
@@ -120,6 +121,33 @@ describe('user administration', () => {
       expect((await again.client.auth.me.query()).role).toBe('viewer');
       const audit = await auditRows(server, (r) => r.action === 'user.role_changed' && r.resourceId === trader.id);
       expect(audit.map((r) => r.details)).toEqual([{ from: 'trader', to: 'viewer' }]);
+    });
+
+    it('ends the sessions in the same commit as the role: no one ever sees the new role with a live old session', async () => {
+      for (let round = 0; round < 3; round += 1) {
+        const target = await seedUser(server, 'admin');
+        await Promise.all([signIn(server, target), signIn(server, target)]);
+        let demoted = false;
+        const seen: string[] = [];
+        // Watches the two rows from the database's side, one consistent snapshot per read, for as
+        // long as the demotion takes.
+        const watcher = (async () => {
+          while (!demoted) {
+            const [row] = await queryRows<{ role: string; live: number }>(
+              server.app.deps.db,
+              sql`select u.role, (select count(*)::int from sessions s where s.user_id = u.id and s.revoked_at is null) as live
+                  from users u where u.id = ${target.id}`,
+            );
+            seen.push(`${row?.role}:${row?.live}`);
+          }
+        })();
+        await new Promise((r) => setTimeout(r, 10));
+        await admin.traced.client.users.update.mutate({ id: target.id, role: 'trader' });
+        demoted = true;
+        await watcher;
+        expect(seen).toContain('admin:2');
+        expect(seen.filter((s) => s !== 'admin:2' && s !== 'trader:0')).toEqual([]);
+      }
     });
 
     it('disables a user: they cannot sign in (same generic error) until enabled again', async () => {

@@ -200,18 +200,38 @@ export async function revokeSession(
 
 export async function revokeUserSessions(
   deps: SessionDeps,
-  input: { userId: string; reason: RevokeReason; exceptSessionId?: string; tx?: Queryable },
+  input: { userId: string; reason: RevokeReason; exceptSessionId?: string },
 ): Promise<string[]> {
+  const revocation = await endUserSessions(deps, deps.db, input);
+  await revocation.announce();
+  return revocation.ids;
+}
+
+/**
+ * Ends a user's sessions inside the caller's transaction, so they end in the same commit as the
+ * change that calls for it (a role change, say) and no request sees one without the other.
+ * `announce` tells every process's cache and socket; call it once the transaction has committed,
+ * or another process could re-read, and keep, the state the transaction is about to replace.
+ */
+export async function endUserSessions(
+  deps: SessionDeps,
+  tx: Queryable,
+  input: { userId: string; reason: RevokeReason; exceptSessionId?: string },
+): Promise<{ ids: string[]; announce: () => Promise<void> }> {
   const now = deps.clock.now();
   const filter = input.exceptSessionId
     ? and(eq(sessions.userId, input.userId), ne(sessions.id, input.exceptSessionId))
     : eq(sessions.userId, input.userId);
-  const revoked = await markRevoked(input.tx ?? deps.db, filter, input.reason, now);
-  // Also when nothing was revoked: the callers (role, status, password changes) changed the user
-  // row, which the sessions kept (a password change's own) must be re-read for.
-  await invalidateUserSessions(deps.bus, input.userId);
-  await publishSessionEvents(deps.bus, revoked.map((s) => revokedEvent(s, input.reason, now)));
-  return revoked.map((s) => s.id);
+  const revoked = await markRevoked(tx, filter, input.reason, now);
+  return {
+    ids: revoked.map((s) => s.id),
+    announce: async () => {
+      // Also when nothing was revoked: the callers (role, status, password changes) changed the
+      // user row, which the sessions kept (a password change's own) must be re-read for.
+      await invalidateUserSessions(deps.bus, input.userId);
+      await publishSessionEvents(deps.bus, revoked.map((s) => revokedEvent(s, input.reason, now)));
+    },
+  };
 }
 
 async function markRevoked(db: Queryable, filter: ReturnType<typeof and>, reason: RevokeReason, now: Date) {

@@ -8,7 +8,7 @@ import { assessPassword } from '../schemas/password.ts';
 import { findUserByEmail } from './login.ts';
 import { generateOneTimePassword } from './passwords.ts';
 import { toPublicUser, type PublicUser } from './principal.ts';
-import { listLiveSessions, revokeUserSessions } from './sessions.ts';
+import { endUserSessions, listLiveSessions, revokeUserSessions } from './sessions.ts';
 
 type Actor = { userId: string; origin: RequestOrigin };
 
@@ -102,7 +102,7 @@ export async function updateUser(
   actor: Actor,
 ): Promise<PublicUser> {
   const now = deps.clock.now();
-  const { before, after } = await deps.db.transaction(async (tx) => {
+  const { before, after, revocation } = await deps.db.transaction(async (tx) => {
     const activeAdmins = await tx
       .select({ id: users.id })
       .from(users)
@@ -117,20 +117,24 @@ export async function updateUser(
     if (losesAdmin && activeAdmins.length <= 1) {
       throw appError('PRECONDITION_FAILED', 'The last active admin cannot be demoted or disabled', { reason: 'LAST_ADMIN' });
     }
-    const [after] = await tx
+    const [updated] = await tx
       .update(users)
       .set({ role: input.role ?? before.role, status: input.status ?? before.status, updatedAt: now })
       .where(eq(users.id, input.id))
       .returning();
-    return { before, after: after as User };
+    const after = updated as User;
+    // A session's rights were granted for the old role: they end in the same commit, so no
+    // request ever acts through a live session on a role it was not granted for.
+    const endsSessions = after.role !== before.role || (after.status !== before.status && after.status === 'disabled');
+    const revocation = endsSessions
+      ? await endUserSessions(deps, tx, { userId: after.id, reason: after.status === 'disabled' ? 'disabled' : 'role_changed' })
+      : null;
+    return { before, after, revocation };
   });
+  await revocation?.announce();
 
   const roleChanged = after.role !== before.role;
   const statusChanged = after.status !== before.status;
-  // A session's rights were granted for the old role: end them so nothing acts on stale rights.
-  if (roleChanged || (statusChanged && after.status === 'disabled')) {
-    await revokeUserSessions(deps, { userId: after.id, reason: after.status === 'disabled' ? 'disabled' : 'role_changed' });
-  }
   const base = { actor: { type: 'user' as const, id: actor.userId }, origin: actor.origin, resource: { type: 'user', id: after.id } };
   if (roleChanged) {
     await deps.audit.record({ ...base, action: 'user.role_changed', outcome: 'success', details: { from: before.role, to: after.role } });
@@ -167,11 +171,13 @@ export async function resetPassword(deps: ApiDeps, id: string, actor: Actor): Pr
   await requireUser(deps, id);
   const oneTimePassword = generateOneTimePassword();
   const now = deps.clock.now();
-  await deps.db
-    .update(users)
-    .set({ passwordHash: await deps.passwords.hash(oneTimePassword), mustChangePassword: true, passwordChangedAt: now, updatedAt: now })
-    .where(eq(users.id, id));
-  await revokeUserSessions(deps, { userId: id, reason: 'password_reset' });
+  const passwordHash = await deps.passwords.hash(oneTimePassword);
+  // The old sessions end in the same commit as the old password.
+  const revocation = await deps.db.transaction(async (tx) => {
+    await tx.update(users).set({ passwordHash, mustChangePassword: true, passwordChangedAt: now, updatedAt: now }).where(eq(users.id, id));
+    return endUserSessions(deps, tx, { userId: id, reason: 'password_reset' });
+  });
+  await revocation.announce();
   await deps.audit.record({
     action: 'user.password_reset',
     outcome: 'success',
@@ -218,13 +224,14 @@ export async function changeOwnPassword(
   const policy = passwordPolicyError(input.newPassword, user.email);
   if (policy) throw policy;
   const now = deps.clock.now();
-  await deps.db
-    .update(users)
-    .set({ passwordHash: await deps.passwords.hash(input.newPassword), mustChangePassword: false, passwordChangedAt: now, updatedAt: now })
-    .where(eq(users.id, user.id));
-  const revoked = await revokeUserSessions(deps, { userId: user.id, reason: 'password_changed', exceptSessionId: input.sessionId });
-  await deps.audit.record({ ...audit, action: 'auth.password_changed', outcome: 'success', details: { revokedSessions: revoked.length } });
-  return { revokedSessions: revoked.length };
+  const passwordHash = await deps.passwords.hash(input.newPassword);
+  const revocation = await deps.db.transaction(async (tx) => {
+    await tx.update(users).set({ passwordHash, mustChangePassword: false, passwordChangedAt: now, updatedAt: now }).where(eq(users.id, user.id));
+    return endUserSessions(deps, tx, { userId: user.id, reason: 'password_changed', exceptSessionId: input.sessionId });
+  });
+  await revocation.announce();
+  await deps.audit.record({ ...audit, action: 'auth.password_changed', outcome: 'success', details: { revokedSessions: revocation.ids.length } });
+  return { revokedSessions: revocation.ids.length };
 }
 
 export async function countUsers(deps: Pick<ApiDeps, 'db'>): Promise<number> {
