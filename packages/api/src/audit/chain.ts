@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 
 /**
  * Tamper evidence for the audit log. Each writer (one per server process) keeps its own chain:
@@ -42,7 +42,8 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function rowHash(prevHash: string, chainId: string, seq: number, content: ChainedContent): string {
-  return createHash('sha256').update(prevHash).update('\n').update(canonicalRow(chainId, seq, content)).digest('hex');
+  // One-shot hashing: no Hash object per row on the writer's hot path.
+  return digest('sha256', `${prevHash}\n${canonicalRow(chainId, seq, content)}`, 'hex');
 }
 
 /**

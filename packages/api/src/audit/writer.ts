@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { v7 as timeOrderedUuid } from 'uuid';
 import { sql } from 'drizzle-orm';
 import type { Database } from '@tapevision/db';
 import type { Logger } from 'pino';
 import { createChainCursor, GENESIS_HASH, type ChainedContent, type ChainedRow } from './chain.ts';
+import { createRowIdSource } from './row-id.ts';
 import { openSpool, type Spool } from './spool.ts';
 
 /** A chained row as it is queued, spooled and inserted. */
@@ -78,6 +78,7 @@ export function createAuditWriter(opts: AuditWriterOptions): AuditWriter {
 
   const chainId = randomUUID();
   const cursor = createChainCursor(chainId);
+  const nextRowId = createRowIdSource();
   const spool: Spool = openSpool(opts.spoolDir, chainId);
   let queue: Pending[] = [];
   // Once rows go to the spool, all later ones follow them there until it is drained: order per chain holds.
@@ -193,7 +194,7 @@ export function createAuditWriter(opts: AuditWriterOptions): AuditWriter {
       if (closed) throw new Error('audit writer is closed');
       // Time-ordered ids: each insert lands at the right edge of the primary key's index instead of
       // on a random page, so the writer does not slow down as the table grows (bench/README.md).
-      const row: AuditRow = { id: timeOrderedUuid(), ...cursor.next(content) };
+      const row: AuditRow = { id: nextRowId(), ...cursor.next(content) };
       if (spooling) {
         try {
           spool.append([row], durable);
