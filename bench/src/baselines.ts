@@ -4,7 +4,9 @@
  * - `raw`: node:http answering the same JSON as `market.lastPrices` (the limit);
  * - `trpc`: a bare tRPC server with that one query and no middleware (where a user would start);
  * - `trpc-jose`: the same query behind a `jose` HS256 JWT check, as tRPC's docs would have it;
- * - `broadcast`: a raw `ws` server sending the tape's messages to every client, for the fan-out.
+ * - `broadcast`: a raw `ws` server sending the tape's messages to every client, for the fan-out;
+ * - `sign-in`: node:http answering each sign-in after the product's argon2 verify and nothing else
+ *   (no database, session or token): the most sign-ins this machine allows, next to the bound.
  * Prints one JSON line when ready.
  */
 import { randomBytes } from 'node:crypto';
@@ -14,9 +16,10 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { SignJWT, jwtVerify } from 'jose';
 import { WebSocketServer } from 'ws';
+import { createPasswordHasher } from '@tapevision/api';
 import { broadcastPrints, LAST_PRICES } from './fixtures.ts';
 
-export type BaselineKind = 'raw' | 'trpc' | 'trpc-jose' | 'broadcast';
+export type BaselineKind = 'raw' | 'trpc' | 'trpc-jose' | 'broadcast' | 'sign-in';
 
 export interface BaselineOptions {
   kind: BaselineKind;
@@ -30,6 +33,8 @@ export interface Baseline {
   token?: string;
   /** broadcast: POST here to start the tape, once every client is listening (as system.start does for the server). */
   startUrl?: string;
+  /** sign-in: the body to POST (any path but /healthz); its password is the right one. */
+  login?: { email: string; password: string };
 }
 
 const opts = JSON.parse(process.argv[2] ?? '{}') as BaselineOptions;
@@ -58,6 +63,23 @@ if (opts.kind === 'raw') {
   const body = JSON.stringify({ result: { data: LAST_PRICES } });
   server = http.createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  });
+} else if (opts.kind === 'sign-in') {
+  // The product's hasher, so the same argon2 options and the same cap on hashes at once.
+  const hasher = await createPasswordHasher();
+  const password = `bench-${randomBytes(12).toString('base64url')}-lantern`;
+  const hash = await hasher.hash(password);
+  ready.login = { email: 'bench-sign-in@bench.local', password };
+  server = http.createServer((req, res) => {
+    if (req.url === '/healthz') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { password: string };
+      void hasher.verify(hash, body.password).then((ok) => {
+        res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' }).end(JSON.stringify({ ok }));
+      });
+    });
   });
 } else if (opts.kind === 'broadcast') {
   let started = false;
