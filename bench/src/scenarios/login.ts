@@ -1,11 +1,10 @@
 import http from 'node:http';
 import os from 'node:os';
 import { createPasswordHasher } from '@tapevision/api';
-import type { Baseline, BaselineOptions } from '../baselines.ts';
-import { runLoad, spawnTs, stop } from '../processes.ts';
+import { runLoad } from '../processes.ts';
 import type { BenchServer } from '../server.ts';
 import type { BenchSettings } from '../settings.ts';
-import { median } from './queries.ts';
+import { median, startBaseline } from './queries.ts';
 
 /**
  * The bound on sign-ins: each costs one argon2id verification (OWASP's 19 MiB, t=2), which
@@ -108,11 +107,10 @@ export function loginFlood(settings: BenchSettings, server: BenchServer, bound: 
  * and the probe on the same cores, hashes slowing each other); between it and auth.login, ours.
  */
 export async function signInFloor(settings: BenchSettings, bound: { perSecond: number }) {
-  const { child, ready } = spawnTs<Baseline>('./baselines.ts', { kind: 'sign-in' } satisfies BaselineOptions);
+  const floor = await startBaseline('sign-in');
   try {
-    const floor = await ready;
     return await signInFlood(settings, { url: floor.url, signInUrl: `${floor.url}/sign-in`, login: floor.login! }, bound);
   } finally {
-    await stop(child);
+    await floor.stop();
   }
 }
