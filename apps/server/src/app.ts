@@ -48,6 +48,7 @@ import { precomputedHeaders } from './security-headers.ts';
 import { batchWrites } from './ws-write-batching.ts';
 import { wsEncoder } from './ws-encoder.ts';
 import { createQueryFastPath } from './trpc-query-fast-path.ts';
+import { webSocketOriginAllowed } from './ws-origin.ts';
 import { createMemoryConnectionCounter, createRedisConnectionCounter } from './connection-counter.ts';
 
 export interface AppOptions {
@@ -232,6 +233,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
         // as a POST with no body, which its JSON handler cannot parse: read no body as `{}`.
         const bodiless = req.method === 'POST' && req.headers['content-length'] === '0';
         if (bodiless && req.headers['content-type']?.startsWith('application/json')) (req as { body?: unknown }).body = '{}';
+        // API answers carry tokens and private data: no browser or proxy cache may keep one. Set
+        // here, before either handler, so the fast path and tRPC's handler answer alike.
+        res.setHeader('cache-control', 'no-store');
         if (fastQuery(req, res, pathname)) return;
         return trpcHandler(req, res);
       }
@@ -239,6 +243,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     });
   });
 
+  const allowedOrigins = new Set(config.allowedOrigins);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxWsMessageBytes });
   const onWsConnection = getWSConnectionHandler({
     wss,
@@ -257,6 +262,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
     const pathname = pathnameOf(req.url);
     if (pathname !== '/trpc' && pathname !== '/trpc/') {
       socket.destroy();
+      return;
+    }
+    if (!webSocketOriginAllowed(req, allowedOrigins)) {
+      // Refused before the 101, so a foreign page never gets a socket to send its cookie over.
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n\r\norigin not allowed');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

@@ -106,7 +106,8 @@ export function createContextFactory(deps: ApiDeps, opts: ContextFactoryOptions)
       transport: 'ws',
       origin,
       secure,
-      cookies,
+      // No procedure reads the upgrade's cookies: they are whatever a same-site page had sent.
+      cookies: {},
       accessToken: null,
       wsClaims: claims,
       apiKey,
