@@ -28,6 +28,8 @@ import {
   publishCommittedAudit,
   startAuditRetention,
   liveSessionIds,
+  findLiveSessionCached,
+  verifyApiKey,
   createContextFactory,
   createPasswordHasher,
   createTokenService,
@@ -163,7 +165,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
     bus: deps.bus,
     logger,
     closeDelayMs: config.security.wsRevokeCloseDelayMs,
+    now: () => clock.now(),
     liveSessions: (ids) => liveSessionIds(deps, ids),
+    sessionExpiresAt: async (id) => (await findLiveSessionCached(deps, id))?.session.absoluteExpiresAt ?? null,
+    checkKey: (raw) => verifyApiKey(deps, raw),
   });
   await sockets.start();
   const marketProducer = createMarketProducer({
@@ -189,7 +194,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     trustProxy: config.trustProxy,
     onWebSocketAuthenticated: (socket, who) => {
       wsGuard.authenticated(socket, who.principalKey);
-      if (who.sessionId) sockets.register(socket, who.sessionId);
+      sockets.register(socket, who);
     },
   });
 
