@@ -4,6 +4,14 @@ import type { AppRouter } from '@tapevision/api';
 export { createTapeVisionClient, type TapeVisionClient, type TapeVisionClientOptions, type ApiKeyOptions, type AccessTokenOptions } from './create-client.ts';
 export { RateLimitedError, isRateLimited, isTapeVisionError, type TapeVisionError } from './errors.ts';
 export type { AppRouter };
+/**
+ * Close codes the server ends a WebSocket with. `WS_CLOSE_REVOKED` (4001): the session or API key
+ * it was opened with was revoked, rolled, expired or its owner disabled; the client reconnects and
+ * each subscription then fails with `UNAUTHORIZED` (`API_KEY_REVOKED`, …), so `onError` says why.
+ * `WS_CLOSE_RIGHTS_CHANGED` (4003): the key's owner lost a right the socket was opened with; the
+ * client reconnects and each subscription is authorised afresh (`FORBIDDEN` for the ones now out of reach).
+ */
+export { WS_CLOSE_REVOKED, WS_CLOSE_RIGHTS_CHANGED } from '@tapevision/api/ws-close-codes';
 
 /** Every procedure's input type: `RouterInputs['apiKeys']['create']`. */
 export type RouterInputs = inferRouterInputs<AppRouter>;
