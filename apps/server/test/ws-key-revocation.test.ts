@@ -10,9 +10,10 @@ import { WS_CLOSE_REVOKED, WS_CLOSE_RIGHTS_CHANGED } from '@tapevision/api';
 import { startCluster, type Cluster } from './support/cluster.ts';
 import { rawCall } from './support/probe.ts';
 import { authedRawSocket, type RawSocket } from './support/raw-ws.ts';
+import { sessionRow, sidOf } from './support/session-helpers.ts';
 import { loginFrom, uniqueIp } from './support/rate-limits.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
-import { strongPassword } from './support/users.ts';
+import { seedUser, signIn, strongPassword } from './support/users.ts';
 
 interface Node {
   trpcUrl: string;
@@ -250,4 +251,26 @@ describe('two server processes: the change on one, the socket on the other', () 
     await cluster?.stop();
   }, 60_000);
   streamTests(() => harness);
+});
+
+describe('session absolute expiry', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ security: { sessionAbsoluteMs: 6_000 } });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('closes the session’s sockets when it falls, not at the next sweep (30 s)', async () => {
+    const user = await seedUser(server, 'trader');
+    const session = await signIn(server, user);
+    const expiresAt = (await sessionRow(server, sidOf(session.token))).absoluteExpiresAt.getTime();
+    const socket = await authedRawSocket(server, { accessToken: session.token });
+    socket.call('orders', 'trading.onOrder', undefined, 'subscription');
+    expect((await socket.first('orders')).result?.type).toBe('started');
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now() - 800)));
+    expect(socket.isClosed).toBe(false);
+    await expectEnded(socket, expiresAt);
+  });
 });
