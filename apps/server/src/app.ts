@@ -77,7 +77,7 @@ export interface AppOptions {
 
 export interface App {
   server: http.Server;
-  /** Closes sockets whose sessions lapsed since the last sweep (runs every 30 s on its own). */
+  /** Closes sockets whose session lapsed or whose API key no longer covers them (runs every 30 s on its own). */
   sweepSockets(): Promise<void>;
   deps: ApiDeps;
   database: DatabaseHandle;

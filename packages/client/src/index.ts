@@ -1,5 +1,6 @@
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '@tapevision/api';
+import type * as ServerCodes from '@tapevision/api/ws-close-codes';
 
 export { createTapeVisionClient, type TapeVisionClient, type TapeVisionClientOptions, type ApiKeyOptions, type AccessTokenOptions } from './create-client.ts';
 export { RateLimitedError, isRateLimited, isTapeVisionError, type TapeVisionError } from './errors.ts';
@@ -11,7 +12,10 @@ export type { AppRouter };
  * `WS_CLOSE_RIGHTS_CHANGED` (4003): the key's owner lost a right the socket was opened with; the
  * client reconnects and each subscription is authorised afresh (`FORBIDDEN` for the ones now out of reach).
  */
-export { WS_CLOSE_REVOKED, WS_CLOSE_RIGHTS_CHANGED } from '@tapevision/api/ws-close-codes';
+// Declared here, typed by the server's values: the client imports no server code at run time, and a
+// changed code on the server fails this package's type check.
+export const WS_CLOSE_REVOKED: typeof ServerCodes.WS_CLOSE_REVOKED = 4001;
+export const WS_CLOSE_RIGHTS_CHANGED: typeof ServerCodes.WS_CLOSE_RIGHTS_CHANGED = 4003;
 
 /** Every procedure's input type: `RouterInputs['apiKeys']['create']`. */
 export type RouterInputs = inferRouterInputs<AppRouter>;
