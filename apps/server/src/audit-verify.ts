@@ -187,9 +187,14 @@ async function main(): Promise<number> {
   let checkpointFiles: string[];
   try {
     const config = serverConfig();
-    keys = serverAuditKeys(config);
     checkpointFiles = opts.checkpoints ?? [path.join(config.dataDir, CHECKPOINT_FILE)];
     opened = await openServerDatabase(config);
+    try {
+      keys = serverAuditKeys(config);
+    } catch (err) {
+      await opened.handle.close();
+      throw err;
+    }
   } catch (err) {
     process.stderr.write(`audit:verify: ${(err as Error).message}\n`);
     return 2;

@@ -140,13 +140,13 @@ export function startAuditCheckpoints(deps: {
   let first = true;
   let running: Promise<Checkpoint | null> = Promise.resolve(null);
 
-  async function write(): Promise<Checkpoint | null> {
+  async function write(force: boolean): Promise<Checkpoint | null> {
     const heads = await deps.db
       .select({ chainId: auditChains.chainId, seq: auditChains.headSeq, hash: auditChains.headHash })
       .from(auditChains)
       .orderBy(auditChains.chainId);
     const moved = heads.filter((h) => h.seq > 0 && written.get(h.chainId) !== h.seq);
-    if (moved.length === 0 && !first) return null;
+    if (moved.length === 0 && !first && !force) return null;
     mkdirSync(path.dirname(deps.file), { recursive: true });
     const line = await withLock(deps.file, () => {
       const previous = lastMac(deps.file);
@@ -170,8 +170,8 @@ export function startAuditCheckpoints(deps: {
   }
 
   // One at a time: the timer and shutdown never race each other.
-  const writeNow = () => {
-    running = running.catch(() => null).then(write);
+  const writeNow = (force = false) => {
+    running = running.catch(() => null).then(() => write(force));
     return running;
   };
   const timer = setInterval(() => {
@@ -179,10 +179,11 @@ export function startAuditCheckpoints(deps: {
   }, deps.intervalMs);
   timer.unref();
   return {
-    writeNow,
+    writeNow: () => writeNow(),
     async stop() {
       clearInterval(timer);
-      await writeNow().catch((err: unknown) => deps.logger.error({ err }, 'audit checkpoint at shutdown failed'));
+      // Always a line at shutdown, moved or not: the file shows when each process stopped.
+      await writeNow(true).catch((err: unknown) => deps.logger.error({ err }, 'audit checkpoint at shutdown failed'));
     },
   };
 }
