@@ -15,6 +15,7 @@ import { hmacHex, macMatches, signingKey, type AuditKeyring } from './keys.ts';
  * newest rows (and lower audit_chains' head to match) without a checkpoint naming what is gone.
  */
 export const CHECKPOINT_FILE = 'audit-checkpoints';
+const SHUTDOWN_WAIT_MS = 3_000;
 
 export interface CheckpointHead {
   chainId: string;
@@ -182,8 +183,17 @@ export function startAuditCheckpoints(deps: {
     writeNow: () => writeNow(),
     async stop() {
       clearInterval(timer);
-      // Always a line at shutdown, moved or not: the file shows when each process stopped.
-      await writeNow(true).catch((err: unknown) => deps.logger.error({ err }, 'audit checkpoint at shutdown failed'));
+      // Always a line at shutdown, moved or not: the file shows when each process stopped. With the
+      // database away, reading the heads could wait for it: shutdown does not.
+      const done = writeNow(true).then(
+        () => true,
+        (err: unknown) => {
+          deps.logger.error({ err }, 'audit checkpoint at shutdown failed');
+          return true;
+        },
+      );
+      const wrote = await Promise.race([done, new Promise<boolean>((r) => setTimeout(() => r(false), SHUTDOWN_WAIT_MS).unref())]);
+      if (!wrote) deps.logger.error('audit checkpoint at shutdown gave up: the database did not answer');
     },
   };
 }

@@ -2,8 +2,9 @@ import { bigint, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } fro
 
 /**
  * The audit log. Rows are chained per writer (one writer per server process): `seq` counts up
- * from 1 in each chain and `hash` covers the row's content and `prev_hash`, so a changed, deleted
- * or reordered row breaks its chain. Nothing updates or deletes rows except the retention job.
+ * from 1 in each chain and `hash` (HMAC-SHA256 under the audit key `key_id`, kept out of the
+ * database) covers the row's content and `prev_hash`, so a changed, deleted or reordered row
+ * breaks its chain. Nothing updates or deletes rows except the retention job.
  */
 export const auditLogs = pgTable(
   'audit_logs',
