@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { auditChains, queryRows, type AuditChain, type Database, type Queryable } from '@tapevision/db';
 import { GENESIS_HASH, type LegacySeal } from './chain.ts';
 import { hmacHex, macMatches, signingKey, type AuditKeyring } from './keys.ts';
@@ -56,7 +56,7 @@ export async function sealLegacyChains(db: Database, keys: AuditKeyring): Promis
       await tx
         .update(auditChains)
         .set({ legacySeq: record.legacySeq, legacyHash: record.legacyHash, ...signChainRecord(keys, record) })
-        .where(sql`${auditChains.chainId} = ${chain.chainId}`);
+        .where(eq(auditChains.chainId, chain.chainId));
       sealed += 1;
     }
     return sealed;
