@@ -124,15 +124,15 @@ export async function createApp(opts: AppOptions): Promise<App> {
   await sealLegacyChains(database.db, auditKeys);
   await importLegacyAuditRows(database.db, auditKeys);
   const writer = createAuditWriter({
-      db: database.db,
-      logger,
-      key: signingKeyOf(auditKeys),
-      spoolDir: path.join(config.dataDir, 'audit-spool'),
-      batchSize: config.audit.batchSize,
-      flushIntervalMs: config.audit.flushIntervalMs,
-      maxQueue: config.audit.maxQueue,
-      onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
-    });
+    db: database.db,
+    logger,
+    key: signingKeyOf(auditKeys),
+    spoolDir: path.join(config.dataDir, 'audit-spool'),
+    batchSize: config.audit.batchSize,
+    flushIntervalMs: config.audit.flushIntervalMs,
+    maxQueue: config.audit.maxQueue,
+    onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
+  });
   const recorder = createAuditRecorder(writer, clock);
   const checkpoints = startAuditCheckpoints({
     db: database.db,
