@@ -25,6 +25,12 @@ import {
   type OrderMatcher,
   loadEncryptionKeyring,
   importLegacyAuditRows,
+  loadAuditKeyring,
+  sealLegacyChains,
+  startAuditCheckpoints,
+  signingKeyOf,
+  CHECKPOINT_FILE,
+  type CheckpointWriter,
   publishCommittedAudit,
   startAuditRetention,
   liveSessionIds,
@@ -83,6 +89,8 @@ export interface App {
   database: DatabaseHandle;
   /** The audit retention job (hourly when AUDIT_RETENTION_DAYS > 0); `runNow()` runs it at once. */
   retention: RetentionJob;
+  /** Signed checkpoints of the chains' heads (every AUDIT_CHECKPOINT_MINUTES and at close); `writeNow()` writes one at once. */
+  checkpoints: CheckpointWriter;
   /** Produces the tape while this process holds the leader lock; `leading` says whether it does. */
   marketProducer: MarketProducer;
   /** Fills resting limit orders while this process holds its lock. */
@@ -107,25 +115,37 @@ export async function createApp(opts: AppOptions): Promise<App> {
     { ENCRYPTION_KEY: config.encryption.key, ENCRYPTION_KEY_FILE: config.encryption.keyFile },
     { production: config.production, dataDir: config.dataDir, logger },
   );
+  const auditKeys = loadAuditKeyring(config.audit, { production: config.production, dataDir: config.dataDir, logger });
+  const auditIntegrity = { keys: auditKeys, checkpointFiles: [path.join(config.dataDir, CHECKPOINT_FILE)] };
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.databaseUrl || opts.inMemoryDatabase ? undefined : path.join(config.dataDir, 'pglite'),
   });
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : null;
   const clock = opts.clock ?? systemClock;
-  await importLegacyAuditRows(database.db);
-  const recorder = createAuditRecorder(
-    createAuditWriter({
-      db: database.db,
-      logger,
-      spoolDir: path.join(config.dataDir, 'audit-spool'),
-      batchSize: config.audit.batchSize,
-      flushIntervalMs: config.audit.flushIntervalMs,
-      maxQueue: config.audit.maxQueue,
-      onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
-    }),
+  // Seal the keyless rows first: the import below writes keyed ones, which mark the cut-over done.
+  await sealLegacyChains(database.db, auditKeys);
+  await importLegacyAuditRows(database.db, auditKeys);
+  const writer = createAuditWriter({
+    db: database.db,
+    logger,
+    key: signingKeyOf(auditKeys),
+    spoolDir: path.join(config.dataDir, 'audit-spool'),
+    batchSize: config.audit.batchSize,
+    flushIntervalMs: config.audit.flushIntervalMs,
+    maxQueue: config.audit.maxQueue,
+    onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
+  });
+  const recorder = createAuditRecorder(writer, clock);
+  const checkpoints = startAuditCheckpoints({
+    db: database.db,
+    keys: auditKeys,
+    file: auditIntegrity.checkpointFiles[0]!,
+    logger,
     clock,
-  );
+    writer: writer.chainId,
+    intervalMs: config.audit.checkpointMinutes * 60_000,
+  });
   const audit = opts.wrapAuditRecorder?.(recorder) ?? recorder;
   const apiKeyUsage = createLastUsedTracker({ db: database.db, logger });
   const market = createMarketTape({ bus: database.bus, capacity: config.market.bufferSize });
@@ -155,11 +175,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
     apiKeyUsage,
     market,
     keyring,
+    auditIntegrity,
     tradingEvents,
     broker: createPaperBroker({ market: tapeMarketData(market), slippageTicks: config.market.slippageTicks, clock }),
   };
 
-  const retention = startAuditRetention({ db: database.db, audit, clock, logger, retentionDays: config.audit.retentionDays });
+  const retention = startAuditRetention({ db: database.db, auditIntegrity, audit, clock, logger, retentionDays: config.audit.retentionDays });
 
   const sockets = createSocketRegistry({
     bus: deps.bus,
@@ -301,6 +322,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
       await apiKeyUsage.stop();
       await retention.stop();
       await audit.close(config.audit.shutdownFlushMs);
+      // After the last rows are in: the final checkpoint covers them.
+      await checkpoints.stop();
       redis?.disconnect();
       await database.close();
     })();
@@ -313,6 +336,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     deps,
     database,
     retention,
+    checkpoints,
     marketProducer,
     orderMatcher,
     botRunner,

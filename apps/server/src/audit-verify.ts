@@ -1,7 +1,11 @@
 /**
  * Verifies the audit log's hash chains from the command line, against the database the server uses:
  *
- *   pnpm audit:verify [--from ISO] [--to ISO] [--json]
+ *   pnpm audit:verify [--from ISO] [--to ISO] [--checkpoints FILE]... [--json]
+ *
+ * Rows are checked against the audit key (AUDIT_KEY / AUDIT_KEY_FILE, or the development key in
+ * DATA_DIR/audit-key; none is ever generated here) and against the signed checkpoints in
+ * DATA_DIR/audit-checkpoints, or in the files given with --checkpoints (e.g. copies from the log store).
  *
  * The database is found exactly as the server finds it: DATABASE_URL (Postgres), or else the
  * embedded PGlite under DATA_DIR (default ./data). PGlite allows one process at a time, so for the
@@ -14,24 +18,27 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { verifyAuditLog, type AuditBreak, type VerifyReport } from '@tapevision/api';
+import { CHECKPOINT_FILE, loadAuditKeyring, readCheckpoints, verifyAuditLog, type AuditKeyring, type AuditBreak, type VerifyReport } from '@tapevision/api';
 import { auditVerifyInput } from '@tapevision/api/schemas';
 import { openDatabase, type DatabaseHandle } from '@tapevision/db';
 import { loadConfig } from './config.ts';
 import { describeUrl, errorMessage } from './cli-support.ts';
 
-const USAGE = `Usage: pnpm audit:verify [--from ISO] [--to ISO] [--json]
+const USAGE = `Usage: pnpm audit:verify [--from ISO] [--to ISO] [--checkpoints FILE]... [--json]
 
-Verifies the audit log's hash chains and reports the first changed, deleted, reordered or
-forged row of each chain.
+Verifies the audit log's keyed hash chains and its signed checkpoints, and reports the first
+changed, deleted, reordered, forged or cut-off row of each chain, chains that were deleted,
+anchors that were moved, and checkpoint lines that were altered.
 
-  --from ISO   check rows written at or after this time (e.g. 2026-01-31T00:00:00Z)
-  --to ISO     check rows written at or before this time
-  --json       print the full report as JSON
-  -h, --help   show this help
+  --from ISO          check rows written at or after this time (e.g. 2026-01-31T00:00:00Z)
+  --to ISO            check rows written at or before this time
+  --checkpoints FILE  check against this checkpoint file (repeatable; default DATA_DIR/audit-checkpoints)
+  --json              print the full report as JSON
+  -h, --help          show this help
 
 The database is the server's: DATABASE_URL (Postgres), or the embedded database under DATA_DIR
 (default ./data). The embedded database allows one process at a time: stop the server first.
+The key is the server's: AUDIT_KEY or AUDIT_KEY_FILE (or, in development, DATA_DIR/audit-key).
 
 Exit codes: 0 intact, 1 broken, 2 usage, environment or database errors.`;
 
@@ -41,16 +48,30 @@ interface Options {
   from: string | undefined;
   to: string | undefined;
   json: boolean;
+  /** Given with --checkpoints; undefined for the default file. */
+  checkpoints: string[] | undefined;
 }
 
 function parseOptions(argv: string[]): Options | 'help' {
   // `pnpm audit:verify -- --json` passes the separator on.
   const args = argv[0] === '--' ? argv.slice(1) : argv;
-  let values: { from?: string | undefined; to?: string | undefined; json?: boolean | undefined; help?: boolean | undefined };
+  let values: {
+    from?: string | undefined;
+    to?: string | undefined;
+    json?: boolean | undefined;
+    help?: boolean | undefined;
+    checkpoints?: string[] | undefined;
+  };
   try {
     ({ values } = parseArgs({
       args,
-      options: { from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        from: { type: 'string' },
+        to: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        checkpoints: { type: 'string', multiple: true },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -66,17 +87,31 @@ function parseOptions(argv: string[]): Options | 'help' {
     const message = issue?.code === 'invalid_format' ? 'must be an ISO 8601 date-time with a time zone, e.g. 2026-01-31T00:00:00Z' : issue?.message;
     throw new UsageError(typeof field === 'string' && issue?.code === 'invalid_format' ? `--${field} ${message}` : (message ?? 'invalid arguments'));
   }
-  return { from: values.from, to: values.to, json: values.json ?? false };
+  for (const file of values.checkpoints ?? []) {
+    if (!existsSync(file)) throw new UsageError(`--checkpoints ${file}: no such file`);
+  }
+  return { from: values.from, to: values.to, json: values.json ?? false, checkpoints: values.checkpoints };
 }
 
-/** The server's database; for PGlite, only an existing one that no process holds. */
-async function openServerDatabase(): Promise<{ handle: DatabaseHandle; where: string }> {
-  let config: ReturnType<typeof loadConfig>;
+function serverConfig(): ReturnType<typeof loadConfig> {
   try {
-    config = loadConfig(process.env);
+    return loadConfig(process.env);
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
+}
+
+/** The server's audit key, read (never generated) before the database is opened. */
+function serverAuditKeys(config: ReturnType<typeof loadConfig>): AuditKeyring {
+  try {
+    return loadAuditKeyring(config.audit, { production: config.production, dataDir: config.dataDir, generate: false });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** The server's database; for PGlite, only an existing one that no process holds. */
+async function openServerDatabase(config: ReturnType<typeof loadConfig>): Promise<{ handle: DatabaseHandle; where: string }> {
   if (config.databaseUrl) {
     const where = `Postgres ${describeUrl(config.databaseUrl)}`;
     try {
@@ -116,7 +151,7 @@ function describeBreak(b: AuditBreak): string {
   return `${b.kind}: ${b.message} (${row})`;
 }
 
-function summary(report: VerifyReport, where: string, opts: Options): string {
+function summary(report: VerifyReport, where: string, opts: Options, checkpoints: string): string {
   const range = opts.from || opts.to ? `from ${opts.from ?? 'the start'} to ${opts.to ?? 'now'}` : 'the whole log';
   const lines = [
     `Audit log: ${report.ok ? 'OK, every chain is intact' : `BROKEN, ${report.breaks.length} break${report.breaks.length === 1 ? '' : 's'} found`}`,
@@ -124,6 +159,7 @@ function summary(report: VerifyReport, where: string, opts: Options): string {
     `  range:        ${range}`,
     `  chains:       ${report.chains}`,
     `  rows checked: ${report.rowsChecked}`,
+    `  checkpoints:  ${checkpoints}`,
   ];
   if (report.firstBreak) {
     const b = report.firstBreak;
@@ -147,8 +183,18 @@ async function main(): Promise<number> {
   }
 
   let opened: { handle: DatabaseHandle; where: string };
+  let keys: AuditKeyring;
+  let checkpointFiles: string[];
   try {
-    opened = await openServerDatabase();
+    const config = serverConfig();
+    checkpointFiles = opts.checkpoints ?? [path.join(config.dataDir, CHECKPOINT_FILE)];
+    opened = await openServerDatabase(config);
+    try {
+      keys = serverAuditKeys(config);
+    } catch (err) {
+      await opened.handle.close();
+      throw err;
+    }
   } catch (err) {
     process.stderr.write(`audit:verify: ${(err as Error).message}\n`);
     return 2;
@@ -159,11 +205,16 @@ async function main(): Promise<number> {
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   try {
-    const report = await verifyAuditLog(handle.db, {
-      from: opts.from ? new Date(opts.from) : undefined,
-      to: opts.to ? new Date(opts.to) : undefined,
-    });
-    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${summary(report, where, opts)}\n`);
+    const auditIntegrity = { keys, checkpointFiles };
+    const report = await verifyAuditLog(
+      { db: handle.db, auditIntegrity },
+      { from: opts.from ? new Date(opts.from) : undefined, to: opts.to ? new Date(opts.to) : undefined },
+    );
+    const present = checkpointFiles.filter((f) => existsSync(f));
+    const checkpoints = present.length
+      ? `${readCheckpoints(keys, present).lines} in ${present.join(', ')}`
+      : `none (no ${checkpointFiles.join(', ')}): deleted chains and cut-off tails are checked against audit_chains only`;
+    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${summary(report, where, opts, checkpoints)}\n`);
     return report.ok ? 0 : 1;
   } catch (err) {
     process.stderr.write(`audit:verify: reading the audit log from the ${where} failed: ${errorMessage(err)}\n`);

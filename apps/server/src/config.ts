@@ -51,6 +51,11 @@ export interface AuditConfig {
   retentionDays: number;
   /** How long shutdown waits for the database to take queued rows; the rest stays in the spool. */
   shutdownFlushMs: number;
+  /** Minutes between signed checkpoints of the chains' heads (DATA_DIR/audit-checkpoints). */
+  checkpointMinutes: number;
+  /** AUDIT_KEY / AUDIT_KEY_FILE as given; read into a keyring at start-up. */
+  key: string | undefined;
+  keyFile: string | undefined;
 }
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -127,6 +132,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxQueue: int(env, 'AUDIT_MAX_QUEUE', 10_000),
       retentionDays: int(env, 'AUDIT_RETENTION_DAYS', 0, 0),
       shutdownFlushMs: int(env, 'AUDIT_SHUTDOWN_FLUSH_MS', 10_000, 0),
+      checkpointMinutes: int(env, 'AUDIT_CHECKPOINT_MINUTES', 5),
+      key: env.AUDIT_KEY || undefined,
+      keyFile: env.AUDIT_KEY_FILE || undefined,
     },
     encryption: { key: env.ENCRYPTION_KEY || undefined, keyFile: env.ENCRYPTION_KEY_FILE || undefined },
     market: {

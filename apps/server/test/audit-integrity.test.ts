@@ -12,7 +12,7 @@ import { applyAuditRetention, verifyAuditLog, type AuditBreak, type VerifyReport
 import { auditChains, auditLogs, openDatabase, sql, type AuditLog, type Database } from '@tapevision/db';
 import { errorData, rejectionOf } from './support/clients.ts';
 import { runServerCli, type CliResult, killAllServerProcesses, startServerProcess } from './support/process.ts';
-import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer, type TestServerOptions } from './support/server.ts';
+import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, TEST_AUDIT_KEY, type TestServer, type TestServerOptions } from './support/server.ts';
 import { seedUser, signIn, type SeededUser, type SignedIn } from './support/users.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -112,9 +112,9 @@ function canonical(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
 }
 
-/** The hash a forger who knows the (keyless) algorithm gives a row they changed. */
+/** The hash a forger who knows the algorithm but not the audit key gives a row they changed: plain SHA-256. */
 function forgedHash(row: AuditLog): string {
-  const { id: _id, hash: _hash, prevHash, at, ...rest } = row;
+  const { id: _id, hash: _hash, prevHash, at, keyId: _keyId, ...rest } = row;
   return createHash('sha256')
     .update(prevHash)
     .update('\n')
@@ -124,7 +124,7 @@ function forgedHash(row: AuditLog): string {
 
 /** The one break a single-chain log has, the same in the database and over HTTP, where it is audited. */
 async function expectBreak(desk: Desk, expected: Partial<AuditBreak> & { kind: AuditBreak['kind']; rowId: string | null }): Promise<AuditBreak> {
-  const direct = await verifyAuditLog(desk.server.app.deps.db);
+  const direct = await verifyAuditLog(desk.server.app.deps);
   expect(direct.ok).toBe(false);
   expect(direct.breaks).toHaveLength(1);
   expect(direct.firstBreak).toMatchObject(expected);
@@ -169,7 +169,7 @@ describe('audit.verify', () => {
     const found = await expectBreak(desk, expected);
     for (const id of [...touched.map((r) => r.id), ...forged]) await exec(desk.server, sql`delete from audit_logs where id = ${id}`);
     if (touched.length) await desk.server.app.deps.db.insert(auditLogs).values(touched);
-    expect(await verifyAuditLog(desk.server.app.deps.db)).toMatchObject({ ok: true, breaks: [] });
+    expect(await verifyAuditLog(desk.server.app.deps)).toMatchObject({ ok: true, breaks: [] });
     return found;
   }
 
@@ -243,14 +243,14 @@ describe('audit.verify', () => {
     });
   });
 
-  it('finds a row changed and re-hashed to hide it: relinked, at the row after it', async () => {
+  it('finds a row changed and re-hashed (without the key) to hide it: changed, at that row', async () => {
     const rows = await record(desk.server, 'rehash', 6);
-    const [target, after] = [rows[2]!, rows[3]!];
+    const target = rows[2]!;
     const hash = forgedHash({ ...target, outcome: 'failure' });
     await tamper([target], () => exec(desk.server, sql`update audit_logs set outcome = 'failure', hash = ${hash} where id = ${target.id}`), {
-      kind: 'relinked',
-      seq: after.seq,
-      rowId: after.id,
+      kind: 'changed',
+      seq: target.seq,
+      rowId: target.id,
     });
   });
 
@@ -331,11 +331,11 @@ describe('audit.verify', () => {
   it('finds every row of the chain deleted: truncated', async () => {
     const rows = await chainRows(desk.server);
     await exec(desk.server, sql`delete from audit_logs`);
-    const report = await verifyAuditLog(desk.server.app.deps.db);
+    const report = await verifyAuditLog(desk.server.app.deps);
     expect(report).toMatchObject({ ok: false, rowsChecked: 0 });
     expect(report.breaks).toEqual([expect.objectContaining({ kind: 'truncated', lastSeq: 0, expectedSeq: rows.at(-1)!.seq, rowId: null })]);
     await desk.server.app.deps.db.insert(auditLogs).values(rows);
-    expect((await verifyAuditLog(desk.server.app.deps.db)).ok).toBe(true);
+    expect((await verifyAuditLog(desk.server.app.deps)).ok).toBe(true);
   });
 
   it('finds a forged row of a chain no writer registered: unregistered, at that row', async () => {
@@ -424,7 +424,7 @@ describe('audit.verify with a time range', () => {
 
     // Open-ended ranges reach the break on their side.
     expect((await verifyOverHttp(desk, { to: range.to })).breaks).toEqual([expect.objectContaining({ kind: 'changed', rowId: early[2]!.id })]);
-    expect((await verifyAuditLog(desk.server.app.deps.db, { from: new Date(range.from) })).breaks).toEqual([
+    expect((await verifyAuditLog(desk.server.app.deps, { from: new Date(range.from) })).breaks).toEqual([
       expect.objectContaining({ kind: 'missing', expectedSeq: late[2]!.seq, rowId: late[3]!.id }),
     ]);
 
@@ -447,29 +447,30 @@ describe('audit.verify with a time range', () => {
     desk.server.clock.advance(3600_000);
     const after = await record(desk.server, 'after', 3);
     const range = { from: new Date(inside[0]!.at.getTime() - 1000), to: new Date(inside.at(-1)!.at.getTime() + 1000) };
-    const db = desk.server.app.deps.db;
+    const { deps } = desk.server.app;
+    const db = deps.db;
 
     await exec(desk.server, sql`delete from audit_logs where id = ${inside[0]!.id}`);
-    expect((await verifyAuditLog(db, range)).breaks).toEqual([
+    expect((await verifyAuditLog(deps, range)).breaks).toEqual([
       expect.objectContaining({ kind: 'missing', expectedSeq: inside[0]!.seq, foundSeq: inside[1]!.seq, rowId: inside[1]!.id }),
     ]);
     await db.insert(auditLogs).values(inside[0]!);
 
     await exec(desk.server, sql`delete from audit_logs where id = ${inside.at(-1)!.id}`);
-    expect((await verifyAuditLog(db, range)).breaks).toEqual([
+    expect((await verifyAuditLog(deps, range)).breaks).toEqual([
       expect.objectContaining({ kind: 'missing', expectedSeq: inside.at(-1)!.seq, foundSeq: after[0]!.seq, rowId: after[0]!.id }),
     ]);
     await db.insert(auditLogs).values(inside.at(-1)!);
-    expect(await verifyAuditLog(db, range)).toMatchObject({ ok: true, rowsChecked: inside.length });
+    expect(await verifyAuditLog(deps, range)).toMatchObject({ ok: true, rowsChecked: inside.length });
 
     // A range reaching past the newest row still sees the chain's end cut off.
     await exec(desk.server, sql`delete from audit_logs where id in (${after[1]!.id}, ${after[2]!.id})`);
     const toTheEnd = { from: range.from, to: new Date(desk.server.clock.now().getTime() + DAY_MS) };
-    expect((await verifyAuditLog(db, toTheEnd)).breaks).toEqual([
+    expect((await verifyAuditLog(deps, toTheEnd)).breaks).toEqual([
       expect.objectContaining({ kind: 'truncated', lastSeq: after[0]!.seq, expectedSeq: after[2]!.seq, rowId: after[0]!.id }),
     ]);
     // One that ends before the cut does not.
-    expect(await verifyAuditLog(db, range)).toMatchObject({ ok: true, rowsChecked: inside.length });
+    expect(await verifyAuditLog(deps, range)).toMatchObject({ ok: true, rowsChecked: inside.length });
   });
 });
 
@@ -502,7 +503,7 @@ describe('several writers on one Postgres database', () => {
     for (const d of [0, 1]) {
       expect(new Set(old.filter((r) => String(r.details.marker).startsWith(`writer-${d}-`)).map((r) => r.chainId)).size).toBe(1);
     }
-    expect(await verifyAuditLog(a.server.app.deps.db)).toEqual({ ok: true, chains: 2, rowsChecked: old.length, firstBreak: null, breaks: [] });
+    expect(await verifyAuditLog(a.server.app.deps)).toEqual({ ok: true, chains: 2, rowsChecked: old.length, firstBreak: null, breaks: [] });
     expect(await verifyOverHttp(b)).toMatchObject({ ok: true, chains: 2, rowsChecked: old.length });
 
     // A month later, both servers' retention jobs run at the same moment (and one twice).
@@ -520,7 +521,7 @@ describe('several writers on one Postgres database', () => {
       expect(chain).toMatchObject({ anchorSeq: lastCut.seq, anchorHash: lastCut.hash });
     }
     expect((await rowsWhere(a.server, 'audit.retention_applied')).length).toBeGreaterThanOrEqual(1);
-    expect(await verifyAuditLog(a.server.app.deps.db)).toMatchObject({ ok: true, chains: 2, rowsChecked: (await chainRows(a.server)).length });
+    expect(await verifyAuditLog(a.server.app.deps)).toMatchObject({ ok: true, chains: 2, rowsChecked: (await chainRows(a.server)).length });
 
     // A break in one chain is that chain's alone.
     const victimChain = chains[1]!.chainId;
@@ -586,10 +587,10 @@ describe('retention', () => {
     const before = new Date(desk.server.clock.now().getTime() - 7 * DAY_MS);
 
     // Verifications running meanwhile never mistake the moving cut for a gap.
-    const db = desk.server.app.deps.db;
+    const { deps } = desk.server.app;
     const [results, reports] = await Promise.all([
-      Promise.all([desk.server.app.retention.runNow(), desk.server.app.retention.runNow(), applyAuditRetention(db, before)]),
-      Promise.all([verifyAuditLog(db), verifyAuditLog(db), verifyAuditLog(db)]),
+      Promise.all([desk.server.app.retention.runNow(), desk.server.app.retention.runNow(), applyAuditRetention(deps, before)]),
+      Promise.all([verifyAuditLog(deps), verifyAuditLog(deps), verifyAuditLog(deps)]),
     ]);
     expect(results.reduce((n, r) => n + r.removed, 0)).toBe(old.length);
     expect(results.filter((r) => r.removed > 0)).toHaveLength(1);
@@ -598,7 +599,7 @@ describe('retention', () => {
     const left = await chainRows(desk.server);
     expect(left.filter((r) => r.at < before)).toEqual([]);
     expect(await onlyChain(desk.server.app.deps.db)).toMatchObject({ anchorSeq: old.at(-1)!.seq, anchorHash: old.at(-1)!.hash });
-    expect(await verifyAuditLog(desk.server.app.deps.db)).toMatchObject({ ok: true, rowsChecked: left.length });
+    expect(await verifyAuditLog(desk.server.app.deps)).toMatchObject({ ok: true, rowsChecked: left.length });
   });
 
   it('never erases tampering: the cut stops before a deleted row, and forged chains are kept', async () => {
@@ -621,7 +622,7 @@ describe('retention', () => {
     expect(await desk.server.app.retention.runNow()).toEqual({ removed: gone.seq - 1, chains: 1 });
     expect((await onlyChain(desk.server.app.deps.db)).anchorSeq).toBe(gone.seq - 1);
     expect((await chainRows(desk.server)).some((r) => r.id === forged)).toBe(true);
-    const report = await verifyAuditLog(desk.server.app.deps.db);
+    const report = await verifyAuditLog(desk.server.app.deps);
     expect(report.breaks).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ kind: 'missing', expectedSeq: gone.seq, foundSeq: old[5]!.seq, rowId: old[5]!.id }),
@@ -653,7 +654,7 @@ describe('pnpm audit:verify', () => {
     desk.server.clock.advance(60_000);
     const later = await record(desk.server, 'cli-later', 3);
     const all = await chainRows(desk.server);
-    const env = { DATABASE_URL: databaseUrl, DATA_DIR: tempDir('cli-pg') };
+    const env = { DATABASE_URL: databaseUrl, DATA_DIR: tempDir('cli-pg'), AUDIT_KEY: TEST_AUDIT_KEY };
 
     const clean = await runCli(env);
     expect(clean.code, clean.stderr).toBe(0);

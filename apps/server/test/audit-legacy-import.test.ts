@@ -26,8 +26,8 @@ it('chains the pre-chain rows in time order, drops the holding table, and does i
     ('00000000-0000-4000-8000-000000000002', '2026-01-02T10:00:00.123456Z', 'user', 'u1', 'auth.logout', 'success', 'LOW', '192.0.2.1', 'legacy-2', '{}'),
     ('00000000-0000-4000-8000-000000000001', '2026-01-01T10:00:00Z', 'anonymous', null, 'auth.login_failed', 'failure', 'MEDIUM', '192.0.2.2', 'legacy-1', '{"reason":"bad_password","n":[1,2]}')`);
 
-  expect(await importLegacyAuditRows(db)).toBe(2);
-  expect(await importLegacyAuditRows(db)).toBe(0);
+  expect(await importLegacyAuditRows(db, server.app.deps.auditIntegrity.keys)).toBe(2);
+  expect(await importLegacyAuditRows(db, server.app.deps.auditIntegrity.keys)).toBe(0);
 
   const rows = await queryRows<{ request_id: string; seq: string | number; chain_id: string }>(
     db,
@@ -41,5 +41,5 @@ it('chains the pre-chain rows in time order, drops the holding table, and does i
   const [gone] = await queryRows<{ present: boolean }>(db, sql`select to_regclass('audit_logs_legacy') is not null as present`);
   expect(gone?.present).toBe(false);
   await server.app.deps.audit.flush();
-  expect((await verifyAuditLog(db)).breaks).toEqual([]);
+  expect((await verifyAuditLog(server.app.deps)).breaks).toEqual([]);
 });

@@ -197,7 +197,7 @@ describe('audit log under a database outage', { timeout: 90_000 }, () => {
     expect(result.expected.size).toBeGreaterThan(100);
     expectExactlyOnce(result.expected, await rowsByRequest(server.app.deps.db, 'refuse'));
     expect(spoolFiles(dataDir)).toEqual([]);
-    const report = await verifyAuditLog(server.app.deps.db);
+    const report = await verifyAuditLog(server.app.deps);
     expect(report.breaks).toEqual([]);
     expect(server.logs.join('')).toContain('audit write failed; rows kept and retried');
   });
@@ -235,7 +235,7 @@ describe('audit log under a database outage', { timeout: 90_000 }, () => {
     } finally {
       await direct.end();
     }
-    const report = await verifyAuditLog(server.app.deps.db);
+    const report = await verifyAuditLog(server.app.deps);
     expect(report.breaks).toEqual([]);
   });
 
@@ -266,7 +266,7 @@ describe('audit log under a database outage', { timeout: 90_000 }, () => {
     expect(result.expected.size).toBeGreaterThan(20);
     expectExactlyOnce(result.expected, await rowsByRequest(direct, 'restart'));
     expect(spoolFiles(dataDir)).toEqual([]);
-    const report = await verifyAuditLog(second.app.deps.db);
+    const report = await verifyAuditLog(second.app.deps);
     expect(report.breaks).toEqual([]);
   });
 

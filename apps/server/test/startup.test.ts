@@ -156,11 +156,15 @@ describe('the JWT secret', () => {
     expect(missing.stderr).toMatch(/JWT_SECRET_FILE .* cannot be read/);
 
     const encryptionKey = randomBytes(32).toString('base64');
+    const auditKey = randomBytes(32).toString('base64url');
+    const auditKeyFile = path.join(tempDir('audit-key'), 'audit.key');
+    writeFileSync(auditKeyFile, `a1:${auditKey}\n`, { mode: 0o600 });
     const proc = startServerProcess({
       ...where.env,
       NODE_ENV: 'production',
       JWT_SECRET_FILE: secretFile,
       ENCRYPTION_KEY: encryptionKey,
+      AUDIT_KEY_FILE: auditKeyFile,
       ADMIN_PASSWORD: 'violet-harbor-quantum-lantern-7',
     });
     const { url, trpcUrl } = await proc.listening();
@@ -172,7 +176,44 @@ describe('the JWT secret', () => {
     expect(proc.stdout + proc.stderr).not.toContain(encryptionKey);
     expect(existsSync(path.join(where.dataDir, 'jwt-secret'))).toBe(false);
     expect(existsSync(path.join(where.dataDir, 'encryption-key'))).toBe(false);
+    expect(proc.stdout + proc.stderr).not.toContain(auditKey);
+    expect(existsSync(path.join(where.dataDir, 'audit-key'))).toBe(false);
     expect((await proc.stop()).code).toBe(0);
+  });
+
+  it('needs AUDIT_KEY in production and says so in one line; in development generates it once into DATA_DIR/audit-key (0600)', PROCESS_TEST, async () => {
+    const where = await store('audit-key');
+    const base = {
+      ...where.env,
+      NODE_ENV: 'production',
+      JWT_SECRET: randomBytes(48).toString('base64url'),
+      ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    };
+    const missing = startServerProcess(base);
+    expect((await missing.exited).code).not.toBe(0);
+    expect(missing.stderr).toMatch(/^Tape Vision cannot start: AUDIT_KEY \(or AUDIT_KEY_FILE\) is required when NODE_ENV=production/);
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
+    const short = randomBytes(10).toString('hex');
+    const weak = startServerProcess({ ...base, AUDIT_KEY: short });
+    expect((await weak.exited).code).not.toBe(0);
+    expect(weak.stderr).toMatch(/^Tape Vision cannot start: AUDIT_KEY is 10 bytes long/);
+    expect(weak.stdout + weak.stderr).not.toContain(short);
+    const file = path.join(where.dataDir, 'audit-key');
+    expect(existsSync(file)).toBe(false);
+
+    const dev = startServerProcess({ ...where.env, ADMIN_PASSWORD: 'amber-orchid-tundra-falcon-9' });
+    await dev.listening();
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const key = readFileSync(file, 'utf8').trim();
+    expect(dev.stdout).toContain('AUDIT_KEY is not set');
+    expect(dev.stdout + dev.stderr).not.toContain(key);
+    expect((await dev.stop()).code).toBe(0);
+    // The shutdown checkpoint, signed with that key, lies beside it.
+    expect(readFileSync(path.join(where.dataDir, 'audit-checkpoints'), 'utf8')).toMatch(/"mac":"[0-9a-f]{64}"/);
+    const again = startServerProcess(where.env);
+    await again.listening();
+    expect(readFileSync(file, 'utf8').trim()).toBe(key);
+    expect((await again.stop()).code).toBe(0);
   });
 
   it('needs ENCRYPTION_KEY in production, and says so (or what is wrong with it) in one line, never printing it', PROCESS_TEST, async () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -104,8 +105,10 @@ export async function writerThroughput(settings: BenchSettings, database: Databa
   const handle = await openDatabase({ url: databaseUrl });
   const spoolDir = mkdtempSync(path.join(tmpdir(), 'tv-bench-spool-'));
   const logger = pino({ level: 'warn' });
+  // Rows are signed as the server signs them (HMAC-SHA256 under the audit key).
+  const key = { id: 'bench', key: randomBytes(32) };
   try {
-    const writer = createAuditWriter({ db: handle.db, logger, spoolDir });
+    const writer = createAuditWriter({ db: handle.db, logger, spoolDir, key });
     const perTick = offeredPerSecond / 100;
     const total = Math.round(offeredPerSecond * settings.seconds);
     const started = performance.now();
@@ -121,7 +124,7 @@ export async function writerThroughput(settings: BenchSettings, database: Databa
     const done = performance.now();
     await writer.close();
 
-    const backlog = createAuditWriter({ db: handle.db, logger, spoolDir, batchSize: 1e9, flushIntervalMs: 1e9, maxQueue: 1e9 });
+    const backlog = createAuditWriter({ db: handle.db, logger, spoolDir, key, batchSize: 1e9, flushIntervalMs: 1e9, maxQueue: 1e9 });
     const rows = settings.writerRows;
     for (let i = 0; i < rows; i++) void backlog.append(sampleEvent(i), false);
     const drainStarted = performance.now();

@@ -10,6 +10,7 @@ import type { RateLimitPolicies } from './rate-limit/policies.ts';
 import type { createDenialAuditor } from './rate-limit/denial-audit.ts';
 import type { Keyring } from './crypto/secret-box.ts';
 import type { Broker } from './trading/broker.ts';
+import type { AuditIntegrity } from './audit/integrity.ts';
 import type { TradingEventFeed } from './services/trading-events.ts';
 
 export interface Clock {
@@ -39,6 +40,8 @@ export interface ApiDeps {
   market: Pick<MarketTape, 'after' | 'lastId' | 'lastPrices' | 'onPrint' | 'listenerCount'>;
   /** Keys for secrets at rest (bot credentials): ENCRYPTION_KEY, or a generated dev key. */
   keyring: Keyring;
+  /** The audit key (AUDIT_KEY, or a generated dev key) and the checkpoint files audit.verify checks against. */
+  auditIntegrity: AuditIntegrity;
   /** Where market orders go: the paper broker on the shared tape (a real adapter would be another Broker). */
   broker: Broker;
   /** Order updates, fills and alerts as they commit on any process, read once per process. */

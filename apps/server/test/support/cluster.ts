@@ -41,6 +41,7 @@ export interface Cluster {
 export async function startCluster(count: number, env: Record<string, string>): Promise<Cluster> {
   const db = await createFreshDatabase(MULTI_PROCESS_POSTGRES_URL);
   const jwtSecret = randomBytes(36).toString('base64url'); // 48 characters
+  const auditKey = randomBytes(32).toString('base64url');
   const admin = { email: `admin-${randomBytes(4).toString('hex')}@desk.example`, password: strongPassword() };
   const dirs: string[] = [];
   const nodes: ClusterNode[] = [];
@@ -57,6 +58,8 @@ export async function startCluster(count: number, env: Record<string, string>): 
         DATA_DIR: dataDir,
         DATABASE_URL: db.url,
         JWT_SECRET: jwtSecret,
+        // One audit key for all, as for JWT_SECRET: each verifies the others' chains.
+        AUDIT_KEY: auditKey,
         ADMIN_EMAIL: admin.email,
         ADMIN_PASSWORD: admin.password,
         ...env,

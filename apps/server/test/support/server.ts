@@ -51,7 +51,12 @@ export interface TestServerOptions {
   dataDir?: string;
   /** The tape: a fast rate and a short leader retry for tests that watch prints and hand-overs. */
   market?: Partial<MarketConfig>;
+  /** AUDIT_KEY; TEST_AUDIT_KEY when omitted, so servers sharing a database verify each other's chains. */
+  auditKey?: string;
 }
+
+/** The audit key test servers share unless told otherwise (as processes on one database must). */
+export const TEST_AUDIT_KEY = `test:${Buffer.alloc(32, 7).toString('base64url')}`;
 
 /**
  * A real server on an ephemeral port: PGlite in memory by default, or a fresh database on the
@@ -75,7 +80,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const config = {
     ...base,
     dataDir,
-    audit: { ...base.audit, ...opts.audit },
+    audit: { ...base.audit, key: opts.auditKey ?? TEST_AUDIT_KEY, ...opts.audit },
     market: { ...base.market, ...opts.market },
     port: 0,
     host: '127.0.0.1',

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { auditChains, auditLogs, queryRows, type Database } from '@tapevision/db';
 import { createChainCursor, GENESIS_HASH } from './chain.ts';
+import { signingKey, type AuditKeyring } from './keys.ts';
 
 // Same key in every process: only one of several starting servers imports.
 const LEGACY_IMPORT_LOCK = 7_401_236_117;
@@ -24,15 +25,16 @@ interface LegacyRow extends Record<string, unknown> {
 
 /**
  * Rows written before the log was chained were set aside by migration 0002; this chains them, in
- * time order, into a chain of their own and drops the holding table. Runs once, at start-up.
+ * time order, into a chain of their own (signed under the audit key) and drops the holding table.
+ * Runs once, at start-up.
  */
-export async function importLegacyAuditRows(db: Database): Promise<number> {
+export async function importLegacyAuditRows(db: Database, keys: AuditKeyring): Promise<number> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${LEGACY_IMPORT_LOCK})`);
     const [present] = await queryRows<{ present: boolean }>(tx, sql`select to_regclass('audit_logs_legacy') is not null as present`);
     if (!present?.present) return 0;
     const legacy = await queryRows<LegacyRow>(tx, sql`select * from audit_logs_legacy order by at, id`);
-    const cursor = createChainCursor(`legacy-${randomUUID()}`);
+    const cursor = createChainCursor(`legacy-${randomUUID()}`, signingKey(keys));
     const rows = legacy.map((r) => ({
       id: r.id,
       ...cursor.next({

@@ -1,6 +1,9 @@
 import { and, asc, count, eq, gt, gte, lt, lte, max, min, notExists, type SQL } from 'drizzle-orm';
 import { auditChains, auditLogs, type AuditChain, type AuditLog, type Database, type Queryable } from '@tapevision/db';
 import { verifyChain, type ChainBreak, type ChainedRow } from './chain.ts';
+import { readCheckpoints, type CheckpointHead } from './checkpoints.ts';
+import { chainRecordValid, legacySealOf, type AuditIntegrity } from './integrity.ts';
+import type { AuditKeyring } from './keys.ts';
 
 export interface VerifyRange {
   from?: Date | undefined;
@@ -11,6 +14,12 @@ export type AuditBreak = (
   | ChainBreak
   | { kind: 'truncated'; chainId: string; expectedSeq: number; lastSeq: number }
   | { kind: 'unregistered'; chainId: string }
+  /** A chain a checkpoint names that the database no longer has (its rows and its audit_chains row gone). */
+  | { kind: 'deleted'; chainId: string; expectedSeq: number }
+  /** The chain's anchor (or legacy seal) is not one retention or the cut-over signed. */
+  | { kind: 'moved'; chainId: string; anchorSeq: number }
+  /** A checkpoint line whose MAC or link to the line before is wrong. */
+  | { kind: 'checkpoint'; chainId: null; file: string; line: number }
 ) & {
   /**
    * The row where the break shows: the changed row, the first row after a gap, the last row left
@@ -40,28 +49,53 @@ type Position = { seq: number; hash: string };
 
 /**
  * Walks every chain (or the part of it inside the time range) in sequence order, a page at a time,
- * and reports the first row per chain that was changed, deleted or reordered, chains whose newest
- * rows were cut off (their head, kept in audit_chains, is missing), and rows of chains no writer
- * registered.
+ * checking each row's HMAC under the audit key, and reports the first row per chain that was
+ * changed, deleted or reordered, chains whose newest rows were cut off (their head, kept in
+ * audit_chains or recorded by a checkpoint, is missing), rows of chains no writer registered,
+ * chains a checkpoint names that are gone, anchors no retention run set, and bad checkpoint lines.
  *
  * With a range, the rows whose time falls inside it are checked, together with their links to the
  * row just before and just after the range: a row deleted at the edge of the range may have been
  * inside it, so such a gap is reported; breaks further out are not.
  */
-export async function verifyAuditLog(db: Database, range: VerifyRange = {}): Promise<VerifyReport> {
+export async function verifyAuditLog(
+  deps: { db: Database; auditIntegrity: AuditIntegrity },
+  range: VerifyRange = {},
+): Promise<VerifyReport> {
+  const { db } = deps;
+  const { keys } = deps.auditIntegrity;
   const breaks: AuditBreak[] = [];
   let rowsChecked = 0;
+
+  // Checkpoints before chains: every chain a checkpoint names was registered before it was written.
+  const pins = readCheckpoints(keys, deps.auditIntegrity.checkpointFiles);
+  for (const p of pins.problems) {
+    breaks.push({ kind: 'checkpoint', chainId: null, file: p.file, line: p.line, rowId: null, at: null, message: p.message });
+  }
 
   for (const stray of await unregisteredChains(db, range)) breaks.push(stray);
 
   const chains = await db.select().from(auditChains).orderBy(asc(auditChains.startedAt), asc(auditChains.chainId));
+  const registered = new Set(chains.map((c) => c.chainId));
+  for (const [chainId, pin] of pins.heads) {
+    if (registered.has(chainId)) continue;
+    breaks.push({
+      kind: 'deleted',
+      chainId,
+      expectedSeq: pin.seq,
+      rowId: null,
+      at: null,
+      message: `chain ${chainId}, which the checkpoint of ${pin.at} recorded up to row ${pin.seq}, is gone from the database`,
+    });
+  }
   for (let chain of chains) {
-    let result = await verifyOneChain(db, chain, range);
+    const pin = pins.heads.get(chain.chainId);
+    let result = await verifyOneChain(db, keys, chain, range, pin);
     for (let attempt = 1; result.break && attempt < ANCHOR_RETRIES; attempt++) {
       const [now] = await db.select().from(auditChains).where(eq(auditChains.chainId, chain.chainId));
       if (!now || now.anchorSeq === chain.anchorSeq) break;
       chain = now;
-      result = await verifyOneChain(db, chain, range);
+      result = await verifyOneChain(db, keys, chain, range, pin);
     }
     rowsChecked += result.rows;
     if (result.break) breaks.push(result.break);
@@ -118,9 +152,40 @@ async function unregisteredChains(db: Database, range: VerifyRange): Promise<Aud
   return found;
 }
 
-async function verifyOneChain(db: Database, chain: AuditChain, range: VerifyRange): Promise<{ rows: number; break: AuditBreak | null }> {
-  const { chainId } = chain;
+async function verifyOneChain(
+  db: Database,
+  keys: AuditKeyring,
+  registeredChain: AuditChain,
+  range: VerifyRange,
+  pin: (CheckpointHead & { at: string }) | undefined,
+): Promise<{ rows: number; break: AuditBreak | null }> {
+  const { chainId } = registeredChain;
   const ranged = range.from !== undefined || range.to !== undefined;
+  // A checkpoint past the registered head: the head was lowered to hide the rows cut off after it.
+  const pinned = pin !== undefined && pin.seq > registeredChain.headSeq;
+  const chain = pinned ? { ...registeredChain, headSeq: pin.seq, headHash: pin.hash } : registeredChain;
+  if (!chainRecordValid(keys, chain)) {
+    const [first] = await db
+      .select()
+      .from(auditLogs)
+      .where(and(eq(auditLogs.chainId, chainId), gt(auditLogs.seq, chain.anchorSeq)))
+      .orderBy(asc(auditLogs.seq))
+      .limit(1);
+    return {
+      rows: 0,
+      break: {
+        kind: 'moved',
+        chainId,
+        anchorSeq: chain.anchorSeq,
+        rowId: first?.id ?? null,
+        at: first?.at.toISOString() ?? null,
+        message:
+          chain.anchorSeq > 0
+            ? `the anchor of chain ${chainId} was moved to row ${chain.anchorSeq}, which no audit.retention_applied row explains`
+            : `the anchor or legacy seal of chain ${chainId} in audit_chains was changed`,
+      },
+    };
+  }
   // Retention removes every row up to the anchor (and seq starts at 1): a row there was put back
   // or forged, and would otherwise sit outside everything that is checked.
   const [stray] = await db
@@ -149,7 +214,7 @@ async function verifyOneChain(db: Database, chain: AuditChain, range: VerifyRang
   if (bounds?.first == null || bounds.last == null) {
     // Nothing inside a range says nothing; nothing at all after the anchor means every row went.
     if (ranged || chain.headSeq <= chain.anchorSeq) return { rows: 0, break: null };
-    return { rows: 0, break: truncated(chain, chain.anchorSeq, undefined) };
+    return { rows: 0, break: truncated(chain, chain.anchorSeq, undefined, pinned ? pin.at : undefined) };
   }
   const first = Number(bounds.first);
   const last = Number(bounds.last);
@@ -173,7 +238,7 @@ async function verifyOneChain(db: Database, chain: AuditChain, range: VerifyRang
     anchor = before;
   }
 
-  const walked = await walkChain(db, chainId, anchor, last);
+  const walked = await walkChain(db, keys, chain, anchor, last);
   if (walked.break) return { rows: walked.rows, break: describeBreak(walked.break, walked.breakRow) };
   const end = walked.last;
 
@@ -187,7 +252,7 @@ async function verifyOneChain(db: Database, chain: AuditChain, range: VerifyRang
       .orderBy(asc(auditLogs.seq))
       .limit(1);
     const lastRow = walked.lastRow ?? (await rowAt(db, chainId, end.seq));
-    if (!next) return { rows: walked.rows, break: truncated(chain, end.seq, lastRow) };
+    if (!next) return { rows: walked.rows, break: truncated(chain, end.seq, lastRow, pinned ? pin.at : undefined) };
     if (next.seq !== end.seq + 1) {
       return { rows: walked.rows, break: describeBreak({ kind: 'missing', chainId, expectedSeq: end.seq + 1, foundSeq: next.seq }, next) };
     }
@@ -213,7 +278,15 @@ export interface ChainWalk {
  * Verifies a chain's rows after `anchor` up to `lastSeq`, a page at a time, and stops at the first
  * break. Shared with retention, which only ever cuts the part of a chain that verifies.
  */
-export async function walkChain(db: Queryable, chainId: string, anchor: Position, lastSeq: number): Promise<ChainWalk> {
+export async function walkChain(
+  db: Queryable,
+  keys: AuditKeyring,
+  chain: Pick<AuditChain, 'chainId' | 'legacySeq' | 'legacyHash'>,
+  anchor: Position,
+  lastSeq: number,
+): Promise<ChainWalk> {
+  const { chainId } = chain;
+  const legacy = legacySealOf(chain);
   let position = anchor;
   let lastRow: AuditLog | undefined;
   let rows = 0;
@@ -225,7 +298,7 @@ export async function walkChain(db: Queryable, chainId: string, anchor: Position
       .orderBy(asc(auditLogs.seq))
       .limit(PAGE);
     if (page.length === 0) return { rows, last: position, lastRow, break: null, breakRow: undefined };
-    const found = verifyChain(page.map(toChained), position);
+    const found = verifyChain(page.map(toChained), keys, position, legacy);
     if (found) {
       const breakSeq = found.kind === 'missing' ? found.foundSeq : found.seq;
       const index = page.findIndex((r) => r.seq === breakSeq);
@@ -271,10 +344,12 @@ export function toChained(row: AuditLog): ChainedRow {
     seq: row.seq,
     prevHash: row.prevHash,
     hash: row.hash,
+    keyId: row.keyId,
   };
 }
 
-function truncated(chain: AuditChain, lastSeq: number, lastRow: AuditLog | undefined): AuditBreak {
+function truncated(chain: AuditChain, lastSeq: number, lastRow: AuditLog | undefined, pinnedAt?: string): AuditBreak {
+  const wrote = pinnedAt ? `the checkpoint of ${pinnedAt} recorded row ${chain.headSeq}` : `its writer wrote up to ${chain.headSeq}`;
   return {
     kind: 'truncated',
     chainId: chain.chainId,
@@ -284,8 +359,8 @@ function truncated(chain: AuditChain, lastSeq: number, lastRow: AuditLog | undef
     at: lastRow?.at.toISOString() ?? null,
     message:
       lastSeq === chain.anchorSeq
-        ? `every row of chain ${chain.chainId} after row ${lastSeq} is gone, but its writer wrote up to ${chain.headSeq}`
-        : `chain ${chain.chainId} ends at row ${lastSeq} but its writer wrote up to ${chain.headSeq}`,
+        ? `every row of chain ${chain.chainId} after row ${lastSeq} is gone, but ${wrote}`
+        : `chain ${chain.chainId} ends at row ${lastSeq} but ${wrote}`,
   };
 }
 
@@ -294,6 +369,14 @@ function describeBreak(found: ChainBreak, row: AuditLog | undefined): AuditBreak
   switch (found.kind) {
     case 'changed':
       return { ...found, ...where, message: `row ${found.seq} of chain ${found.chainId} was changed after it was written` };
+    case 'unkeyed':
+      return { ...found, ...where, message: `row ${found.seq} of chain ${found.chainId} is hashed without the audit key where only keyed rows belong` };
+    case 'unverifiable':
+      return {
+        ...found,
+        ...where,
+        message: `row ${found.seq} of chain ${found.chainId} is signed with key id ${found.keyId}, which the audit key does not hold`,
+      };
     case 'relinked':
       return { ...found, ...where, message: `row ${found.seq} of chain ${found.chainId} no longer links to the row before it` };
     case 'missing':

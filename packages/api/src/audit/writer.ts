@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '@tapevision/db';
 import type { Logger } from 'pino';
 import { createChainCursor, GENESIS_HASH, type ChainedContent, type ChainedRow } from './chain.ts';
+import type { SigningKey } from './keys.ts';
 import { createRowIdSource } from './row-id.ts';
 import { openSpool, type Spool } from './spool.ts';
 
@@ -14,6 +15,8 @@ export interface AuditRow extends ChainedRow {
 export interface AuditWriterOptions {
   db: Database;
   logger: Logger;
+  /** The audit key (AUDIT_KEY's first entry) every row of this writer's chain is signed with. */
+  key: SigningKey;
   /** Where rows go while the database refuses them (DATA_DIR/audit-spool). */
   spoolDir: string;
   /** Flush once this many rows are queued... */
@@ -77,7 +80,7 @@ export function createAuditWriter(opts: AuditWriterOptions): AuditWriter {
   const { db, logger } = opts;
 
   const chainId = randomUUID();
-  const cursor = createChainCursor(chainId);
+  const cursor = createChainCursor(chainId, opts.key);
   const nextRowId = createRowIdSource();
   const spool: Spool = openSpool(opts.spoolDir, chainId);
   let queue: Pending[] = [];
@@ -287,13 +290,13 @@ async function insertRows(db: Database, rows: readonly AuditRow[]): Promise<void
   await db.execute(sql`
     with written as (
       insert into audit_logs (id, at, actor_type, actor_id, action, outcome, severity, resource_type, resource_id,
-                              ip, user_agent, request_id, details, chain_id, seq, prev_hash, hash)
+                              ip, user_agent, request_id, details, chain_id, seq, prev_hash, hash, key_id)
       select id, at, "actorType", "actorId", action, outcome, severity, "resourceType", "resourceId",
-             ip, "userAgent", "requestId", details, "chainId", seq, "prevHash", hash
+             ip, "userAgent", "requestId", details, "chainId", seq, "prevHash", hash, "keyId"
       from json_to_recordset(${JSON.stringify(rows)}::json) as r(
         id uuid, at timestamptz, "actorType" text, "actorId" text, action text, outcome text, severity text,
         "resourceType" text, "resourceId" text, ip text, "userAgent" text, "requestId" text, details jsonb,
-        "chainId" text, seq bigint, "prevHash" text, hash text)
+        "chainId" text, seq bigint, "prevHash" text, hash text, "keyId" text)
       on conflict (chain_id, seq) do nothing
       returning 1
     )

@@ -13,7 +13,7 @@ export {
   type Keyring,
   type SecretErrorCode,
 } from './secret-box.ts';
-export { parseEncryptionKeys, loadEncryptionKeyring, deriveKeyId, EncryptionConfigError, DEV_KEY_FILE } from './keyring.ts';
+export { parseEncryptionKeys, loadEncryptionKeyring, loadKeyring, deriveKeyId, EncryptionConfigError, DEV_KEY_FILE, type KeySetting } from './keyring.ts';
 export {
   isSecretField,
   sealSecrets,

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { KEY_BYTES, KEY_ID_FORMAT, type Keyring } from './secret-box.ts';
@@ -69,20 +69,46 @@ export function loadEncryptionKeyring(
   env: NodeJS.ProcessEnv,
   opts: { production: boolean; dataDir: string; logger?: Pick<Logger, 'warn'> },
 ): Keyring {
-  if (env.ENCRYPTION_KEY) return parseEncryptionKeys(env.ENCRYPTION_KEY, 'ENCRYPTION_KEY');
-  if (env.ENCRYPTION_KEY_FILE) {
+  return loadKeyring({ name: 'ENCRYPTION_KEY', value: env.ENCRYPTION_KEY, file: env.ENCRYPTION_KEY_FILE, devFile: DEV_KEY_FILE }, opts);
+}
+
+export interface KeySetting {
+  /** The variable, e.g. AUDIT_KEY; its file variant is `${name}_FILE`. */
+  name: string;
+  value: string | undefined;
+  file: string | undefined;
+  /** The development key's file name under DATA_DIR. */
+  devFile: string;
+}
+
+/**
+ * A keyring from `NAME`, or the contents of `NAME_FILE`; in development a missing one is generated
+ * once into DATA_DIR/devFile (mode 0600) and reused, in production it stops the start. With
+ * `generate: false` (a command that only reads) an existing development key is used but none is made.
+ */
+export function loadKeyring(
+  setting: KeySetting,
+  opts: { production: boolean; dataDir: string; logger?: Pick<Logger, 'warn'> | undefined; generate?: boolean },
+): Keyring {
+  const { name } = setting;
+  if (setting.value) return parseEncryptionKeys(setting.value, name);
+  if (setting.file) {
     let material: string;
     try {
-      material = readFileSync(env.ENCRYPTION_KEY_FILE, 'utf8');
+      material = readFileSync(setting.file, 'utf8');
     } catch {
-      throw new EncryptionConfigError(`ENCRYPTION_KEY_FILE (${env.ENCRYPTION_KEY_FILE}) cannot be read`);
+      throw new EncryptionConfigError(`${name}_FILE (${setting.file}) cannot be read`);
     }
-    return parseEncryptionKeys(material, `ENCRYPTION_KEY_FILE (${env.ENCRYPTION_KEY_FILE})`);
+    return parseEncryptionKeys(material, `${name}_FILE (${setting.file})`);
   }
   if (opts.production) {
-    throw new EncryptionConfigError(`ENCRYPTION_KEY (or ENCRYPTION_KEY_FILE) is required when NODE_ENV=production: ${HOW_TO}`);
+    throw new EncryptionConfigError(`${name} (or ${name}_FILE) is required when NODE_ENV=production: ${HOW_TO}`);
   }
-  const file = path.join(opts.dataDir, DEV_KEY_FILE);
+  const file = path.join(opts.dataDir, setting.devFile);
+  if (opts.generate === false) {
+    if (!existsSync(file)) throw new EncryptionConfigError(`${name} (or ${name}_FILE) is not set and there is no ${file}: ${HOW_TO}`);
+    return parseEncryptionKeys(readFileSync(file, 'utf8'), file);
+  }
   mkdirSync(opts.dataDir, { recursive: true });
   try {
     // 'wx': two processes starting together must not each write (and then use) a different key.
@@ -90,6 +116,6 @@ export function loadEncryptionKeyring(
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
-  opts.logger?.warn({ file }, 'ENCRYPTION_KEY is not set: using a generated development key kept in DATA_DIR. Set ENCRYPTION_KEY in production.');
+  opts.logger?.warn({ file }, `${name} is not set: using a generated development key kept in DATA_DIR. Set ${name} in production.`);
   return parseEncryptionKeys(readFileSync(file, 'utf8'), file);
 }

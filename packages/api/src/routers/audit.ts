@@ -31,9 +31,9 @@ export const auditRouter = router({
     for await (const entry of tailAuditLog(ctx.deps, input, readerOf(ctx), signal)) yield tracked(entry.id, entry);
   }),
 
-  /** Walks the hash chains and reports the first changed, deleted or reordered row. */
+  /** Walks the keyed chains and checkpoints and reports the first changed, deleted or reordered row. */
   verify: adminLogs.input(auditVerifyInput).mutation(async ({ ctx, input }) => {
-    const report = await verifyAuditLog(ctx.deps.db, {
+    const report = await verifyAuditLog(ctx.deps, {
       from: input.from ? new Date(input.from) : undefined,
       to: input.to ? new Date(input.to) : undefined,
     });

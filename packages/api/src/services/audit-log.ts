@@ -99,7 +99,9 @@ async function newestFirst(deps: Pick<ApiDeps, 'db'>, filter: AuditFilter, befor
 }
 
 function toEntry(row: AuditLog): AuditEntry {
-  return { id: row.id, ...toChained(row) };
+  // The signing key's id is the verifier's business; entries keep their published shape.
+  const { keyId: _keyId, ...chained } = toChained(row);
+  return { id: row.id, ...chained };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@ import { bigint, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } fro
 
 /**
  * The audit log. Rows are chained per writer (one writer per server process): `seq` counts up
- * from 1 in each chain and `hash` covers the row's content and `prev_hash`, so a changed, deleted
- * or reordered row breaks its chain. Nothing updates or deletes rows except the retention job.
+ * from 1 in each chain and `hash` (HMAC-SHA256 under the audit key `key_id`, kept out of the
+ * database) covers the row's content and `prev_hash`, so a changed, deleted or reordered row
+ * breaks its chain. Nothing updates or deletes rows except the retention job.
  */
 export const auditLogs = pgTable(
   'audit_logs',
@@ -25,6 +26,8 @@ export const auditLogs = pgTable(
     seq: bigint('seq', { mode: 'number' }).notNull(),
     prevHash: text('prev_hash').notNull(),
     hash: text('hash').notNull(),
+    /** The AUDIT_KEY entry whose HMAC `hash` is; null for rows chained with plain SHA-256 before the key. */
+    keyId: text('key_id'),
   },
   (t) => [
     // Also what makes a retried batch idempotent: a row already written is skipped, never doubled.
@@ -52,6 +55,18 @@ export const auditChains = pgTable('audit_chains', {
   anchorHash: text('anchor_hash').notNull(),
   headSeq: bigint('head_seq', { mode: 'number' }).notNull().default(0),
   headHash: text('head_hash').notNull(),
+  /**
+   * Rows up to legacy_seq (whose hash is legacy_hash) were chained with plain SHA-256 before the
+   * audit key: the cut-over sealed them. Rows after it must carry a key.
+   */
+  legacySeq: bigint('legacy_seq', { mode: 'number' }).notNull().default(0),
+  legacyHash: text('legacy_hash'),
+  /**
+   * HMAC under the audit key over the anchor and the legacy seal, set by retention and the cut-over:
+   * an anchor moved by anyone else does not verify. Null while the anchor is the genesis.
+   */
+  keyId: text('key_id'),
+  mac: text('mac'),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
