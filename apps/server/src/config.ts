@@ -86,6 +86,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
         points: int(env, 'RATE_LIMIT_TRADING', defaultRateLimitPolicies['trading.execute'].points),
         durationSeconds: int(env, 'RATE_LIMIT_TRADING_WINDOW_SECONDS', defaultRateLimitPolicies['trading.execute'].durationSeconds),
       },
+      'trading.reduce': {
+        points: int(env, 'RATE_LIMIT_TRADING_REDUCE', defaultRateLimitPolicies['trading.reduce'].points),
+        durationSeconds: int(env, 'RATE_LIMIT_TRADING_REDUCE_WINDOW_SECONDS', defaultRateLimitPolicies['trading.reduce'].durationSeconds),
+      },
       api: {
         points: int(env, 'RATE_LIMIT_API', defaultRateLimitPolicies.api.points),
         durationSeconds: int(env, 'RATE_LIMIT_API_WINDOW_SECONDS', defaultRateLimitPolicies.api.durationSeconds),

@@ -31,7 +31,8 @@ export { checkOrderRisk, RISK_RULES, type RiskRule, type RiskContext } from './t
 export * from './crypto/index.ts';
 export { createTradingEventFeed, type TradingEventFeed } from './services/trading-events.ts';
 export { createOrderMatcher, ORDER_MATCHER_LOCK_KEY, type OrderMatcher } from './services/order-matcher.ts';
-export { executeOrder, cancelOrder, closePosition, type TradingActor } from './services/trading.ts';
+export { executeOrder, cancelOrder, type TradingActor } from './services/trading.ts';
+export { closePosition } from './services/position-close.ts';
 export { createPaperBroker, type PaperBroker } from './trading/paper-broker.ts';
 export { tapeMarketData } from './trading/tape-market-data.ts';
 export { createMarketTape, MARKET_PRINTS_CHANNEL, type MarketTape } from './services/market-tape.ts';
