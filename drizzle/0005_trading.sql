@@ -1,0 +1,1 @@
+ALTER TABLE "api_keys" ADD COLUMN "earlier_secrets" jsonb DEFAULT '[]'::jsonb NOT NULL;
