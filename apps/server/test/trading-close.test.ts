@@ -75,9 +75,11 @@ describe('positions.close is reduce-only', () => {
   it('flattens once when closes race: the others find nothing to close', async () => {
     await printOnTape(server, 'CL', 80);
     await desk.alice.client.trading.execute.mutate(ticket({ symbol: 'CL', quantity: 5 }));
-    const results = await Promise.allSettled(
-      Array.from({ length: 6 }, () => httpClient(server, { token: desk.alice.token, batch: false }).positions.close.mutate({ symbol: 'CL' })),
-    );
+    // Three in one HTTP batch (run side by side by the server) and three requests of their own.
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 3 }, () => desk.alice.client.positions.close.mutate({ symbol: 'CL' })),
+      ...Array.from({ length: 3 }, () => httpClient(server, { token: desk.alice.token, batch: false }).positions.close.mutate({ symbol: 'CL' })),
+    ]);
     const filled = results.filter((r) => r.status === 'fulfilled');
     expect(filled).toHaveLength(1);
     expect(filled[0]!.status === 'fulfilled' && filled[0]!.value).toMatchObject({ side: 'SELL', quantity: 5, status: 'filled' });
