@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultRateLimitPolicies, defaultSecurityConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
+import { defaultRateLimitPolicies, defaultSecurityConfig, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
 import { defaultWsLimits, type WsLimits } from './ws-guard.ts';
 
 export interface ServerConfig {
@@ -22,6 +22,8 @@ export interface ServerConfig {
   maxWsMessageBytes: number;
   audit: AuditConfig;
   market: MarketConfig;
+  /** The purge of ended sessions and spent throttle rows (one process at a time). */
+  housekeeping: HousekeepingConfig;
   /** ENCRYPTION_KEY / ENCRYPTION_KEY_FILE as given; read into a keyring at start-up. */
   encryption: { key: string | undefined; keyFile: string | undefined };
 }
@@ -109,6 +111,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxQueue: int(env, 'AUDIT_MAX_QUEUE', 10_000),
       retentionDays: int(env, 'AUDIT_RETENTION_DAYS', 0, 0),
       shutdownFlushMs: int(env, 'AUDIT_SHUTDOWN_FLUSH_MS', 10_000, 0),
+    },
+    housekeeping: {
+      intervalMs: int(env, 'HOUSEKEEPING_INTERVAL_SECONDS', 3_600) * 1000,
+      sessionRetentionMs: int(env, 'SESSION_RETENTION_DAYS', 7, 0) * 24 * 60 * MINUTE,
     },
     encryption: { key: env.ENCRYPTION_KEY || undefined, keyFile: env.ENCRYPTION_KEY_FILE || undefined },
     market: {

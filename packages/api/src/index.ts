@@ -26,6 +26,7 @@ export { createDenialAuditor } from './rate-limit/denial-audit.ts';
 export { createLastUsedTracker, verifyApiKey, parseApiKey, type ApiKeyView } from './services/api-keys.ts';
 export type { RateLimitDeps } from './deps.ts';
 export { liveSessionIds } from './services/sessions.ts';
+export { createHousekeeping, purgeExpiredRows, HOUSEKEEPING_LOCK_KEY, type Housekeeping, type HousekeepingConfig, type PurgeResult } from './services/housekeeping.ts';
 export { ENGINE_EVENTS_CHANNEL, getEngineStatus, startEngine, stopEngine, configureEngine } from './services/engine.ts';
 export { checkOrderRisk, RISK_RULES, type RiskRule, type RiskContext } from './trading/risk.ts';
 export * from './crypto/index.ts';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { defaultRateLimitPolicies, defaultSecurityConfig, type Clock, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
+import { defaultRateLimitPolicies, defaultSecurityConfig, type Clock, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
 import { createScratchDatabase } from '@tapevision/db';
 import { createApp, createLogger, loadConfig, type App } from '../../src/index.ts';
 import type { WsLimits } from '../../src/ws-guard.ts';
@@ -49,6 +49,8 @@ export interface TestServerOptions {
   dataDir?: string;
   /** The tape: a fast rate and a short leader retry for tests that watch prints and hand-overs. */
   market?: Partial<MarketConfig>;
+  /** The purge job: its interval and how long ended sessions are kept. */
+  housekeeping?: Partial<HousekeepingConfig>;
 }
 
 /**
@@ -75,6 +77,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     dataDir,
     audit: { ...base.audit, ...opts.audit },
     market: { ...base.market, ...opts.market },
+    housekeeping: { ...base.housekeeping, ...opts.housekeeping },
     port: 0,
     host: '127.0.0.1',
     databaseUrl,
