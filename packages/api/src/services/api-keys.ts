@@ -202,14 +202,15 @@ export async function rollApiKey(
   actor: Actor,
 ): Promise<{ key: string; apiKey: ApiKeyView }> {
   const secret = newSecret();
-  const now = deps.clock.now();
-  const row = await deps.db.transaction(async (tx) => {
+  const { row, now } = await deps.db.transaction(async (tx) => {
     const [key] = await tx
       .select()
       .from(apiKeys)
       .where(actor.canManageAll ? eq(apiKeys.id, input.id) : and(eq(apiKeys.id, input.id), eq(apiKeys.userId, actor.userId)))
       .for('update');
     if (!key) throw appError('NOT_FOUND', 'No such API key', { reason: 'API_KEY_NOT_FOUND' });
+    // Read once the lock is held, so rolls are timed in the order they take effect.
+    const now = deps.clock.now();
     // Rolling hands out a working secret: an admin may revoke anyone's key, but not take one over.
     if (key.userId !== actor.userId) {
       throw appError('FORBIDDEN', "Only a key's owner can roll it; revoke it instead", { reason: 'NOT_KEY_OWNER' });
@@ -235,7 +236,7 @@ export async function rollApiKey(
       })
       .where(eq(apiKeys.id, key.id))
       .returning();
-    return updated as ApiKey;
+    return { row: updated as ApiKey, now };
   });
   await invalidateApiKey(deps.bus, row.id);
   await deps.audit.record({
