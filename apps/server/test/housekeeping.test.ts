@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { queryRows, sql } from '@tapevision/db';
 import { httpClient } from './support/clients.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer } from './support/server.ts';
 import { loginForBody, sleep } from './support/session-helpers.ts';
 import { seedUser } from './support/users.ts';
 
@@ -110,6 +110,30 @@ describe('housekeeping', () => {
     while ((await sessionsOf(server, user.id)) + (await throttleRows(server)) > 0) {
       expect(Date.now(), 'the purge within 10 s').toBeLessThan(deadline);
       await sleep(100);
+    }
+  }, SLOW);
+
+  it('is run by one process at a time on a shared Postgres, and taken over when that one stops', async () => {
+    const fresh = await createFreshDatabase(MULTI_PROCESS_POSTGRES_URL);
+    try {
+      // Closed early below (close is idempotent), and again on the way out should the test fail first.
+      await using first = await startTestServer({ databaseUrl: fresh.url, housekeeping: { intervalMs: 200 } });
+      await using second = await startTestServer({ databaseUrl: fresh.url, housekeeping: { intervalMs: 200 } });
+      expect([first.app.housekeeping.leading, second.app.housekeeping.leading]).toEqual([true, false]);
+      await first.close();
+      const deadline = Date.now() + 10_000;
+      while (!second.app.housekeeping.leading) {
+        expect(Date.now(), 'the take-over within 10 s').toBeLessThan(deadline);
+        await sleep(50);
+      }
+      const user = await seedUser(second, 'viewer');
+      await insertEndedSessions(second, user.id, 20);
+      while ((await sessionsOf(second, user.id)) > 0) {
+        expect(Date.now(), 'the purge by the new leader').toBeLessThan(deadline + 10_000);
+        await sleep(100);
+      }
+    } finally {
+      await fresh.drop();
     }
   }, SLOW);
 });
