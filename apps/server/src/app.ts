@@ -30,6 +30,8 @@ import {
   publishCommittedAudit,
   startAuditRetention,
   liveSessionIds,
+  findLiveSessionCached,
+  verifyApiKey,
   createContextFactory,
   createPasswordHasher,
   createTokenService,
@@ -50,6 +52,7 @@ import { precomputedHeaders } from './security-headers.ts';
 import { batchWrites } from './ws-write-batching.ts';
 import { wsEncoder } from './ws-encoder.ts';
 import { createQueryFastPath } from './trpc-query-fast-path.ts';
+import { webSocketOriginAllowed } from './ws-origin.ts';
 import { createMemoryConnectionCounter, createRedisConnectionCounter } from './connection-counter.ts';
 
 export interface AppOptions {
@@ -76,7 +79,7 @@ export interface AppOptions {
 
 export interface App {
   server: http.Server;
-  /** Closes sockets whose sessions lapsed since the last sweep (runs every 30 s on its own). */
+  /** Closes sockets whose session lapsed or whose API key no longer covers them (runs every 30 s on its own). */
   sweepSockets(): Promise<void>;
   deps: ApiDeps;
   database: DatabaseHandle;
@@ -166,7 +169,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
     bus: deps.bus,
     logger,
     closeDelayMs: config.security.wsRevokeCloseDelayMs,
+    now: () => clock.now(),
     liveSessions: (ids) => liveSessionIds(deps, ids),
+    sessionExpiresAt: async (id) => (await findLiveSessionCached(deps, id))?.session.absoluteExpiresAt ?? null,
+    checkKey: (raw) => verifyApiKey(deps, raw),
   });
   await sockets.start();
   const marketProducer = createMarketProducer({
@@ -194,7 +200,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     trustProxy: config.trustProxy,
     onWebSocketAuthenticated: (socket, who) => {
       wsGuard.authenticated(socket, who.principalKey);
-      if (who.sessionId) sockets.register(socket, who.sessionId);
+      sockets.register(socket, who);
     },
   });
 
@@ -238,6 +244,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
         // as a POST with no body, which its JSON handler cannot parse: read no body as `{}`.
         const bodiless = req.method === 'POST' && req.headers['content-length'] === '0';
         if (bodiless && req.headers['content-type']?.startsWith('application/json')) (req as { body?: unknown }).body = '{}';
+        // API answers carry tokens and private data: no browser or proxy cache may keep one. Set
+        // here, before either handler, so the fast path and tRPC's handler answer alike.
+        res.setHeader('cache-control', 'no-store');
         if (fastQuery(req, res, pathname)) return;
         return trpcHandler(req, res);
       }
@@ -245,6 +254,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     });
   });
 
+  const allowedOrigins = new Set(config.allowedOrigins);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxWsMessageBytes });
   const onWsConnection = getWSConnectionHandler({
     wss,
@@ -263,6 +273,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
     const pathname = pathnameOf(req.url);
     if (pathname !== '/trpc' && pathname !== '/trpc/') {
       socket.destroy();
+      return;
+    }
+    if (!webSocketOriginAllowed(req, allowedOrigins)) {
+      // Refused before the 101, so a foreign page never gets a socket to send its cookie over.
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n\r\norigin not allowed');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

@@ -10,6 +10,8 @@ export interface ServerConfig {
   dataDir: string;
   databaseUrl: string | undefined;
   trustProxy: boolean;
+  /** Browser origins besides the app's own (its Host) that may open the WebSocket (ALLOWED_ORIGINS). */
+  allowedOrigins: string[];
   webDist: string;
   admin: { email: string; password: string | undefined };
   security: SecurityConfig;
@@ -65,6 +67,25 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): n
 
 const MINUTE = 60_000;
 
+// Compared as the browser sends them (scheme://host[:port]), so each entry is normalised the same way.
+function origins(raw: string | undefined): string[] {
+  if (!raw) return [];
+  return raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)
+    .map((o) => {
+      let url: URL;
+      try {
+        url = new URL(o);
+      } catch {
+        throw new Error(`ALLOWED_ORIGINS: "${o}" is not an origin (expected e.g. https://desk.example.com)`);
+      }
+      if (url.origin === 'null') throw new Error(`ALLOWED_ORIGINS: "${o}" is not an http(s) origin`);
+      return url.origin;
+    });
+}
+
 /** Reads the environment once at start-up; a bad value stops the process with a clear message. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const d = defaultSecurityConfig;
@@ -75,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     dataDir: path.resolve(env.DATA_DIR ?? path.join(repoRoot, 'data')),
     databaseUrl: env.DATABASE_URL || undefined,
     trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
+    allowedOrigins: origins(env.ALLOWED_ORIGINS),
     webDist: path.resolve(env.WEB_DIST ?? path.join(repoRoot, 'apps/web/dist')),
     admin: { email: env.ADMIN_EMAIL ?? 'admin@tapevision.local', password: env.ADMIN_PASSWORD || undefined },
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 256 * 1024),

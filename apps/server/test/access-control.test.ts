@@ -23,6 +23,7 @@ const KNOWN_PROCEDURES = [
   'users.resetPassword',
   'users.sessions',
   'users.revokeSessions',
+  'users.revokeAccess',
   'audit.list',
   'audit.export',
   'audit.onEvent',
@@ -220,6 +221,7 @@ describe('access over HTTP and WebSocket', () => {
         ['users.resetPassword', () => session.client.users.resetPassword.mutate({ id })],
         ['users.sessions', () => session.client.users.sessions.query({ id })],
         ['users.revokeSessions', () => session.client.users.revokeSessions.mutate({ id })],
+        ['users.revokeAccess', () => session.client.users.revokeAccess.mutate({ id })],
       ];
       for (const [path, call] of calls) {
         const err = await rejectionOf(call());

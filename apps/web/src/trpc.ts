@@ -5,11 +5,12 @@ import type { AppRouter } from '@tapevision/api';
 import { authRecoveryLink } from './auth/auth-link.ts';
 import { getFreshAccessToken, onSignedOut, sessionRevoked } from './auth/session.ts';
 import { isApiError } from './lib/errors.ts';
+import { WS_CLOSE_REVOKED } from '@tapevision/api/ws-close-codes';
 
 export const trpc = createTRPCReact<AppRouter>();
 
-/** The server closes a revoked session's sockets with this code. */
-export const WS_CLOSE_SESSION_REVOKED = 4001;
+/** The server closes a revoked session's sockets with this code (shared with the server and the typed client). */
+export const WS_CLOSE_SESSION_REVOKED = WS_CLOSE_REVOKED;
 
 function webSocketUrl(): string {
   const { protocol, host } = window.location;

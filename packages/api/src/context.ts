@@ -5,7 +5,7 @@ import type { WebSocket } from 'ws';
 import type { RequestOrigin } from './audit/recorder.ts';
 import type { ApiDeps } from './deps.ts';
 import type { AccessClaims } from './services/tokens.ts';
-import { verifyApiKey } from './services/api-keys.ts';
+import { verifyApiKey, type ApiKeyCheck } from './services/api-keys.ts';
 
 /** The transport-free part of a request: what tests hand to createCaller. */
 export interface Context {
@@ -49,9 +49,22 @@ export function createInnerContext(deps: ApiDeps, parts: Partial<Omit<Context, '
 export interface ContextFactoryOptions {
   /** Believe X-Forwarded-For / X-Forwarded-Proto: only behind a proxy that sets them. */
   trustProxy: boolean;
-  /** Called for each WebSocket whose token checked out, so revocation can find and close it. */
-  onWebSocketAuthenticated?: (socket: WebSocket, who: { principalKey: string; sessionId: string | null }) => void;
+  /** Called for each WebSocket whose token or key checked out, so revocation can find and close it. */
+  onWebSocketAuthenticated?: (socket: WebSocket, owner: WebSocketOwner) => void;
 }
+
+/** Who a WebSocket belongs to: the session or the API key it was opened with. */
+export type WebSocketOwner =
+  | { kind: 'session'; principalKey: string; userId: string; sessionId: string }
+  | {
+      kind: 'apikey';
+      principalKey: string;
+      userId: string;
+      sessionId: null;
+      /** The key as presented: the socket is re-checked with it when the key or its owner changes. */
+      raw: string;
+      check: Extract<ApiKeyCheck, { ok: true }>;
+    };
 
 export interface TransportContextInput {
   req: IncomingMessage;
@@ -95,18 +108,22 @@ export function createContextFactory(deps: ApiDeps, opts: ContextFactoryOptions)
     const apiKey = info.connectionParams?.apiKey?.slice(0, 256) ?? null;
     const claims = typeof presented === 'string' ? await deps.tokens.verifyAccessToken(presented, deps.clock.now()) : null;
     if (claims) {
-      opts.onWebSocketAuthenticated?.(res, { principalKey: `u:${claims.userId}`, sessionId: claims.sessionId });
+      opts.onWebSocketAuthenticated?.(res, { kind: 'session', principalKey: `u:${claims.userId}`, userId: claims.userId, sessionId: claims.sessionId });
     } else if (apiKey) {
-      // Checked here only to count the connection against its key; every call checks it again.
+      // Checked here to count the connection against its key and to hand the socket to its key;
+      // every call checks the key again.
       const check = await verifyApiKey(deps, apiKey);
-      if (check.ok) opts.onWebSocketAuthenticated?.(res, { principalKey: `k:${check.key.id}`, sessionId: null });
+      if (check.ok) {
+        opts.onWebSocketAuthenticated?.(res, { kind: 'apikey', principalKey: `k:${check.key.id}`, userId: check.owner.id, sessionId: null, raw: apiKey, check });
+      }
     }
     return {
       deps,
       transport: 'ws',
       origin,
       secure,
-      cookies,
+      // No procedure reads the upgrade's cookies: they are whatever a same-site page had sent.
+      cookies: {},
       accessToken: null,
       wsClaims: claims,
       apiKey,

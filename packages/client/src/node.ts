@@ -4,6 +4,7 @@ import { createTapeVisionClient as createClient, type TapeVisionClient, type Tap
 export { RateLimitedError, isRateLimited, isTapeVisionError, type TapeVisionError } from './errors.ts';
 export type { TapeVisionClient, TapeVisionClientOptions, ApiKeyOptions, AccessTokenOptions } from './create-client.ts';
 export type { AppRouter, RouterInputs, RouterOutputs } from './index.ts';
+export { WS_CLOSE_REVOKED, WS_CLOSE_RIGHTS_CHANGED } from './index.ts';
 
 /**
  * Node entry point: the same client, with the `ws` package supplying WebSocket (Node 20 has none).

@@ -171,6 +171,28 @@ function testProxy(target: TestServer, plan: (n: number) => ProxyAction) {
 }
 
 describe('with an API key', () => {
+  it('a revoked key’s open subscription ends with a typed UNAUTHORIZED (API_KEY_REVOKED), not silence', async () => {
+    const { session, key, apiKey } = await traderWithKey(server, { permissions: ['trading.view'] });
+    const tv = client({ url: server.url, apiKey: key });
+    let started = false;
+    const ended = new Promise<unknown>((resolve) => {
+      const sub = tv.trading.onOrder.subscribe(undefined, {
+        onStarted: () => {
+          started = true;
+        },
+        onError: resolve,
+      });
+      cleanups.push(async () => sub.unsubscribe());
+    });
+    await waitFor(() => started, 'the subscription to start');
+
+    await session.client.apiKeys.revoke.mutate({ id: apiKey.id });
+    // The server closes the socket (4001), the client reconnects at once and the resubscription is refused.
+    const err = await Promise.race([ended, sleep(5_000).then(() => 'the subscription went on after the key was revoked')]);
+    expect(isTapeVisionError(err)).toBe(true);
+    expect((err as TapeVisionError).data).toMatchObject({ code: 'UNAUTHORIZED', reason: 'API_KEY_REVOKED' });
+  });
+
   it('calls a query over HTTP, typed end to end', async () => {
     const { user, key, apiKey } = await traderWithKey();
     const tv = client({ url: server.url, apiKey: key });

@@ -263,6 +263,7 @@ export function sampleInput(path: string, targetUserId: string): unknown {
     case 'users.resetPassword':
     case 'users.sessions':
     case 'users.revokeSessions':
+    case 'users.revokeAccess':
       return { id: targetUserId };
     default:
       return undefined;

@@ -35,6 +35,8 @@ export interface TestServerOptions {
   security?: Partial<SecurityConfig>;
   webDist?: string;
   trustProxy?: boolean;
+  /** ALLOWED_ORIGINS: browser origins besides the server's own that may open the WebSocket. */
+  allowedOrigins?: string[];
   /** Share one database between several servers (the multi-process tests). */
   databaseUrl?: string;
   /** A known JWT secret (forging tests); a random one when omitted. */
@@ -82,6 +84,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     host: '127.0.0.1',
     databaseUrl,
     trustProxy: opts.trustProxy ?? false,
+    allowedOrigins: opts.allowedOrigins ?? base.allowedOrigins,
     webDist: opts.webDist ?? base.webDist,
     security: { ...defaultSecurityConfig, ...opts.security },
     rateLimits: { ...defaultRateLimitPolicies, ...opts.rateLimits },

@@ -23,6 +23,7 @@ export const AUDIT_SEVERITY = {
   'user.unlocked': 'MEDIUM',
   'user.password_reset': 'HIGH',
   'user.sessions_revoked': 'MEDIUM',
+  'user.access_revoked': 'HIGH',
   'user.bootstrap_admin': 'HIGH',
   'apikey.created': 'MEDIUM',
   'apikey.rolled': 'MEDIUM',

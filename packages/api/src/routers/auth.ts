@@ -34,7 +34,9 @@ export const authRouter = router({
 
   refresh: publicProcedure.input(refreshInput).mutation(async ({ ctx, input }) => {
     const fromBody = input?.refreshToken;
-    const presented = fromBody ?? ctx.cookies[REFRESH_COOKIE];
+    // The cookie only over HTTP: a WebSocket's cookies came with its upgrade, which any same-site
+    // page can make, and the fresh token would go back over that page's socket.
+    const presented = fromBody ?? (ctx.transport === 'http' ? ctx.cookies[REFRESH_COOKIE] : undefined);
     if (!presented) throw appError('UNAUTHORIZED', 'Sign in to continue', { reason: 'NO_REFRESH_TOKEN' });
     const result = await rotateRefreshToken(ctx.deps, presented);
     if (result.kind !== 'rotated') {

@@ -3,6 +3,7 @@ import {
   createUser,
   listUsers,
   resetPassword,
+  revokeAccess,
   revokeSessionsOf,
   unlockUser,
   updateUser,
@@ -42,5 +43,10 @@ export const usersRouter = router({
 
   revokeSessions: admin.input(userIdInput).mutation(({ ctx, input }) =>
     revokeSessionsOf(ctx.deps, input.id, { userId: ctx.principal.userId, origin: ctx.origin }),
+  ),
+
+  /** Sessions, API keys and every socket opened with them, in one go: for a compromised account. */
+  revokeAccess: admin.input(userIdInput).mutation(({ ctx, input }) =>
+    revokeAccess(ctx.deps, input.id, { userId: ctx.principal.userId, origin: ctx.origin }),
   ),
 });

@@ -10,6 +10,7 @@ export type RevokeReason =
   | 'logout'
   | 'revoked_by_user'
   | 'revoked_by_admin'
+  | 'access_revoked'
   | 'signed_out_elsewhere'
   | 'password_changed'
   | 'password_reset'

@@ -1,5 +1,5 @@
-import { and, asc, count, eq, gt, ilike, sql } from 'drizzle-orm';
-import { users, type User } from '@tapevision/db';
+import { and, asc, count, eq, gt, ilike, isNull, sql } from 'drizzle-orm';
+import { apiKeys, users, type User } from '@tapevision/db';
 import type { RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
@@ -205,6 +205,40 @@ export async function revokeSessionsOf(deps: ApiDeps, id: string, actor: Actor):
     details: { count: revoked.length },
   });
   return { revoked: revoked.length };
+}
+
+/**
+ * Ends everything a user holds: every session, every API key and, through the bus, every socket
+ * opened with either, on every process. Sessions and keys end in one commit, so no request sees
+ * one without the other. The password is left alone: it is the person's, and they sign in again.
+ */
+export async function revokeAccess(deps: ApiDeps, id: string, actor: Actor): Promise<{ sessions: number; apiKeys: number }> {
+  const now = deps.clock.now();
+  const { revocation, keys } = await deps.db.transaction(async (tx) => {
+    // Locked, so a key or session opened meanwhile is either ended here or opened after the commit.
+    const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, id)).for('update');
+    if (!user) throw appError('NOT_FOUND', 'No such user', { reason: 'USER_NOT_FOUND' });
+    const keys = await tx
+      .update(apiKeys)
+      .set({ revokedAt: now })
+      .where(and(eq(apiKeys.userId, id), isNull(apiKeys.revokedAt)))
+      .returning({ id: apiKeys.id, prefix: apiKeys.prefix });
+    const revocation = await endUserSessions(deps, tx, { userId: id, reason: 'access_revoked' });
+    return { revocation, keys };
+  });
+  // One notice for the user drops every process's cached sessions and keys of theirs and closes
+  // their sockets (socket-registry.ts); the session events close the session sockets.
+  await revocation.announce();
+  await deps.audit.record({
+    action: 'user.access_revoked',
+    outcome: 'success',
+    actor: { type: 'user', id: actor.userId },
+    origin: actor.origin,
+    resource: { type: 'user', id },
+    // Named so the redaction filter (which blanks anything called like a key) leaves the counts.
+    details: { sessionsEnded: revocation.ids.length, keysRevoked: keys.length, keyPrefixes: keys.map((k) => `tvk_${k.prefix}`) },
+  });
+  return { sessions: revocation.ids.length, apiKeys: keys.length };
 }
 
 /** Changes one's own password and ends every other session, since one of them may be the reason. */
