@@ -45,7 +45,7 @@ const config = {
   port: 0,
   host: '127.0.0.1',
   dataDir: mkdtempSync(path.join(tmpdir(), 'tv-bench-')),
-  rateLimits: { login: unlimited, api: unlimited, 'trading.execute': unlimited },
+  rateLimits: { login: unlimited, api: unlimited, 'trading.execute': unlimited, 'trading.reduce': unlimited },
   wsLimits: { ...base.wsLimits, messagesPerMinute: 100_000_000, maxConnectionsPerPrincipal: 100_000 },
   market: { ...base.market, printsPerSecond: opts.printsPerSecond ?? base.market.printsPerSecond },
 };

@@ -16,6 +16,8 @@ import {
   createAuditRecorder,
   createAuditWriter,
   createBotRunner,
+  createHousekeeping,
+  type Housekeeping,
   createMarketProducer,
   createMarketTape,
   createOrderMatcher,
@@ -97,6 +99,8 @@ export interface App {
   orderMatcher: OrderMatcher;
   /** Runs the running bots while this process holds their lock (with PGlite, always). */
   botRunner: BotRunner;
+  /** Purges ended sessions and spent throttle rows while this process holds its lock; `runNow()` at once. */
+  housekeeping: Housekeeping;
   /** Starts listening; resolves with the bound port (config.port 0 picks a free one). */
   listen(): Promise<number>;
   /** Graceful stop: no new connections, in-flight calls finish, sockets told to reconnect, database closed. */
@@ -205,6 +209,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   await orderMatcher.start();
   const botRunner = createBotRunner({ database, deps, retryMs: config.market.leaderRetryMs });
   await botRunner.start();
+  const housekeeping = createHousekeeping({ database, db: database.db, bus: database.bus, clock, logger, security: config.security, config: config.housekeeping });
+  await housekeeping.start();
   const wsGuard = createWsGuard({
     limits: config.wsLimits,
     logger,
@@ -314,6 +320,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       clearTimeout(force);
       // Gives up the leader lock (another process takes over) while the bus can still publish.
       await botRunner.stop();
+      await housekeeping.stop();
       await orderMatcher.stop();
       await tradingEvents.stop();
       await marketProducer.stop();
@@ -340,6 +347,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     marketProducer,
     orderMatcher,
     botRunner,
+    housekeeping,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

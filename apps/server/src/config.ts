@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultRateLimitPolicies, defaultSecurityConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
+import { defaultRateLimitPolicies, defaultSecurityConfig, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
 import { defaultWsLimits, type WsLimits } from './ws-guard.ts';
 
 export interface ServerConfig {
@@ -24,6 +24,8 @@ export interface ServerConfig {
   maxWsMessageBytes: number;
   audit: AuditConfig;
   market: MarketConfig;
+  /** The purge of ended sessions and spent throttle rows (one process at a time). */
+  housekeeping: HousekeepingConfig;
   /** ENCRYPTION_KEY / ENCRYPTION_KEY_FILE as given; read into a keyring at start-up. */
   encryption: { key: string | undefined; keyFile: string | undefined };
 }
@@ -113,6 +115,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
         points: int(env, 'RATE_LIMIT_TRADING', defaultRateLimitPolicies['trading.execute'].points),
         durationSeconds: int(env, 'RATE_LIMIT_TRADING_WINDOW_SECONDS', defaultRateLimitPolicies['trading.execute'].durationSeconds),
       },
+      'trading.reduce': {
+        points: int(env, 'RATE_LIMIT_TRADING_REDUCE', defaultRateLimitPolicies['trading.reduce'].points),
+        durationSeconds: int(env, 'RATE_LIMIT_TRADING_REDUCE_WINDOW_SECONDS', defaultRateLimitPolicies['trading.reduce'].durationSeconds),
+      },
       api: {
         points: int(env, 'RATE_LIMIT_API', defaultRateLimitPolicies.api.points),
         durationSeconds: int(env, 'RATE_LIMIT_API_WINDOW_SECONDS', defaultRateLimitPolicies.api.durationSeconds),
@@ -135,6 +141,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       checkpointMinutes: int(env, 'AUDIT_CHECKPOINT_MINUTES', 5),
       key: env.AUDIT_KEY || undefined,
       keyFile: env.AUDIT_KEY_FILE || undefined,
+    },
+    housekeeping: {
+      intervalMs: int(env, 'HOUSEKEEPING_INTERVAL_SECONDS', 3_600) * 1000,
+      sessionRetentionMs: int(env, 'SESSION_RETENTION_DAYS', 7, 0) * 24 * 60 * MINUTE,
     },
     encryption: { key: env.ENCRYPTION_KEY || undefined, keyFile: env.ENCRYPTION_KEY_FILE || undefined },
     market: {

@@ -139,7 +139,8 @@ export function createSocketRegistry(opts: {
   function armKeyExpiry(entry: KeySocket, check: ValidKeyCheck) {
     if (entry.timer) clearTimeout(entry.timer);
     entry.timer = null;
-    const deadlines = [check.key.expiresAt, check.viaPreviousSecret ? check.key.previousExpiresAt : null].filter((d): d is Date => d !== null);
+    // graceEndsAt: an older secret keeps its own grace, which may end after the previous one's.
+    const deadlines = [check.key.expiresAt, check.graceEndsAt].filter((d): d is Date => d !== null);
     if (deadlines.length === 0) return;
     const at = Math.min(...deadlines.map((d) => d.getTime()));
     const delay = Math.max(at - opts.now().getTime(), 0) + 5;

@@ -110,8 +110,10 @@ describe('the router walk', () => {
       }
       if (p.path === 'positions.close') expect(metaPermission(p.meta), p.path).toBe('positions.manage');
       if (p.path.startsWith('alerts.')) expect(metaPermission(p.meta), p.path).toBe('alerts.view');
-      // Placing orders spends the trading budget (10 a minute per principal), however it is reached.
-      if (['trading.execute', 'positions.close'].includes(p.path)) expect((p.meta as { rateLimit?: string }).rateLimit, p.path).toBe('trading.execute');
+      // Placing orders spends the trading budget (10 a minute per principal); reducing risk
+      // (closes, cancels) spends its own, so a spent order budget never keeps a trader from getting flat.
+      if (p.path === 'trading.execute') expect((p.meta as { rateLimit?: string }).rateLimit, p.path).toBe('trading.execute');
+      if (['positions.close', 'trading.cancel'].includes(p.path)) expect((p.meta as { rateLimit?: string }).rateLimit, p.path).toBe('trading.reduce');
       if (p.path.startsWith('sessions.') || ['auth.me', 'auth.logout', 'auth.changePassword'].includes(p.path)) {
         expect(metaPermission(p.meta), p.path).toBe('account.self');
       }

@@ -30,12 +30,14 @@ export { createLastUsedTracker, verifyApiKey, parseApiKey, API_KEY_CACHE_CHANNEL
 export { WS_CLOSE_REVOKED, WS_CLOSE_RIGHTS_CHANGED } from './ws-close-codes.ts';
 export type { RateLimitDeps } from './deps.ts';
 export { liveSessionIds, findLiveSessionCached, SESSION_CACHE_CHANNEL } from './services/sessions.ts';
+export { createHousekeeping, purgeExpiredRows, HOUSEKEEPING_LOCK_KEY, type Housekeeping, type HousekeepingConfig, type PurgeResult } from './services/housekeeping.ts';
 export { ENGINE_EVENTS_CHANNEL, getEngineStatus, startEngine, stopEngine, configureEngine } from './services/engine.ts';
 export { checkOrderRisk, RISK_RULES, type RiskRule, type RiskContext } from './trading/risk.ts';
 export * from './crypto/index.ts';
 export { createTradingEventFeed, type TradingEventFeed } from './services/trading-events.ts';
 export { createOrderMatcher, ORDER_MATCHER_LOCK_KEY, type OrderMatcher } from './services/order-matcher.ts';
-export { executeOrder, cancelOrder, closePosition, type TradingActor } from './services/trading.ts';
+export { executeOrder, cancelOrder, type TradingActor } from './services/trading.ts';
+export { closePosition } from './services/position-close.ts';
 export { createPaperBroker, type PaperBroker } from './trading/paper-broker.ts';
 export { tapeMarketData } from './trading/tape-market-data.ts';
 export { createMarketTape, MARKET_PRINTS_CHANNEL, type MarketTape } from './services/market-tape.ts';

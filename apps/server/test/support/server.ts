@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { defaultRateLimitPolicies, defaultSecurityConfig, type Clock, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
+import { defaultRateLimitPolicies, defaultSecurityConfig, type Clock, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
 import { createScratchDatabase } from '@tapevision/db';
 import { createApp, createLogger, loadConfig, type App } from '../../src/index.ts';
 import type { WsLimits } from '../../src/ws-guard.ts';
@@ -53,6 +53,8 @@ export interface TestServerOptions {
   market?: Partial<MarketConfig>;
   /** AUDIT_KEY; TEST_AUDIT_KEY when omitted, so servers sharing a database verify each other's chains. */
   auditKey?: string;
+  /** The purge job: its interval and how long ended sessions are kept. */
+  housekeeping?: Partial<HousekeepingConfig>;
 }
 
 /** The audit key test servers share unless told otherwise (as processes on one database must). */
@@ -82,6 +84,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     dataDir,
     audit: { ...base.audit, key: opts.auditKey ?? TEST_AUDIT_KEY, ...opts.audit },
     market: { ...base.market, ...opts.market },
+    housekeeping: { ...base.housekeeping, ...opts.housekeeping },
     port: 0,
     host: '127.0.0.1',
     databaseUrl,

@@ -78,7 +78,9 @@ export default function DashboardPage() {
   async function closePosition(closing: string) {
     setActionError(null);
     try {
-      desk.orderPlaced(await close.mutateAsync({ symbol: closing, clientOrderId: crypto.randomUUID() }));
+      // A position larger than maxOrderQuantity closes in several orders: show each of them.
+      const closed = await close.mutateAsync({ symbol: closing, clientOrderId: crypto.randomUUID() });
+      for (const order of closed.orders) desk.orderPlaced(order);
     } catch (err) {
       setActionError(`Could not close ${closing}: ${errorMessage(err)}`);
     }

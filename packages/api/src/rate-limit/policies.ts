@@ -12,6 +12,11 @@ export interface RateLimitPolicies {
   login: RateLimitPolicy;
   /** Orders per principal. */
   'trading.execute': RateLimitPolicy;
+  /**
+   * Risk-reducing calls (closes, cancels) per principal: a budget of their own, so a trader who
+   * spent the order budget can still get flat.
+   */
+  'trading.reduce': RateLimitPolicy;
   /** Every API call per principal (per IP when anonymous). */
   api: RateLimitPolicy;
 }
@@ -24,6 +29,7 @@ export type ProcedurePolicy = Exclude<PolicyName, 'api' | 'login'>;
 export const defaultRateLimitPolicies: RateLimitPolicies = {
   login: { points: 5, durationSeconds: 15 * 60 },
   'trading.execute': { points: 10, durationSeconds: 60 },
+  'trading.reduce': { points: 120, durationSeconds: 60 },
   api: { points: 1000, durationSeconds: 15 * 60 },
 };
 

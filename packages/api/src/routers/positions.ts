@@ -1,5 +1,5 @@
 import { closePositionInput, listPositionsInput } from '../schemas/trading.ts';
-import { closePosition } from '../services/trading.ts';
+import { closePosition } from '../services/position-close.ts';
 import { listPositions } from '../services/trading-queries.ts';
 import { permissionProcedure, router } from '../trpc.ts';
 import { accountReaderOf, tradingActorOf } from './trading.ts';
@@ -10,8 +10,11 @@ export const positionsRouter = router({
     .input(listPositionsInput)
     .query(({ ctx, input }) => listPositions(ctx.deps, accountReaderOf(ctx), input)),
 
-  /** Flattens one's own position with a market order through the trading.execute path. */
-  close: permissionProcedure('positions.manage', { rateLimit: 'trading.execute' })
+  /**
+   * Flattens one's own position, reduce-only, in as many market orders as maxOrderQuantity takes.
+   * Spends the risk-reducing budget, never the order budget: a busy trader can always get flat.
+   */
+  close: permissionProcedure('positions.manage', { rateLimit: 'trading.reduce' })
     .input(closePositionInput)
     .mutation(({ ctx, input }) => closePosition(ctx.deps, tradingActorOf(ctx), input)),
 });

@@ -30,7 +30,8 @@ export const tradingRouter = router({
   /** One ticket; a retry with the same clientOrderId returns the first result. */
   execute: execute.input(executeOrderInput).mutation(({ ctx, input }) => executeOrder(ctx.deps, tradingActorOf(ctx), input)),
 
-  cancel: permissionProcedure('trading.execute')
+  /** Risk-reducing: spends trading.reduce, not the order budget. */
+  cancel: permissionProcedure('trading.execute', { rateLimit: 'trading.reduce' })
     .input(cancelOrderInput)
     .mutation(({ ctx, input }) => cancelOrder(ctx.deps, tradingActorOf(ctx), input.orderId)),
 

@@ -95,6 +95,14 @@ export interface OrderView {
   updatedAt: string;
 }
 
+/**
+ * What positions.close answers: its first order, and every order of the close in sequence (one,
+ * unless the position was larger than the engine's maxOrderQuantity).
+ */
+export interface ClosedPositionView extends OrderView {
+  orders: OrderView[];
+}
+
 export interface FillView {
   id: string;
   orderId: string;

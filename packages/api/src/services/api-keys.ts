@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, isNull } from 'drizzle-orm';
-import { apiKeys, users, type ApiKey, type EventBus, type User } from '@tapevision/db';
+import { apiKeys, users, type ApiKey, type EarlierSecret, type EventBus, type User } from '@tapevision/db';
 import type { RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
@@ -69,10 +69,16 @@ export function toApiKeyView(key: ApiKey, ownerEmail: string | null, now: Date):
     expiresAt: key.expiresAt?.toISOString() ?? null,
     lastUsedAt: key.lastUsedAt?.toISOString() ?? null,
     rolledAt: key.rolledAt?.toISOString() ?? null,
-    previousExpiresAt: key.previousExpiresAt && key.previousExpiresAt > now ? key.previousExpiresAt.toISOString() : null,
+    previousExpiresAt: lastGraceEnd(key, now),
     revokedAt: key.revokedAt?.toISOString() ?? null,
     status: key.revokedAt ? 'revoked' : key.expiresAt && key.expiresAt <= now ? 'expired' : 'active',
   };
+}
+
+/** When the last old secret still in its grace stops working; null when only the current one works. */
+function lastGraceEnd(key: ApiKey, now: Date): string | null {
+  const ends = secretsInGrace(key, now).map((s) => Date.parse(s.expiresAt));
+  return ends.length ? new Date(Math.max(...ends)).toISOString() : null;
 }
 
 /** Who manages keys: their own permissions bound what a new key may carry. */
@@ -176,48 +182,92 @@ export async function revokeApiKey(deps: ApiDeps, id: string, actor: Actor): Pro
   return toApiKeyView(row as ApiKey, null, now);
 }
 
-/** A new secret under the same prefix; the old one works for `graceSeconds` more, then never. */
+/** Secrets a key may have working at once besides its current one (each inside its grace). */
+export const MAX_SECRETS_IN_GRACE = 10;
+
+/** Every secret of the key still inside its grace at `now`, latest roll first. */
+function secretsInGrace(key: Pick<ApiKey, 'previousSecretHash' | 'previousExpiresAt' | 'earlierSecrets'>, now: Date): EarlierSecret[] {
+  const all: EarlierSecret[] = key.previousSecretHash && key.previousExpiresAt ? [{ hash: key.previousSecretHash, expiresAt: key.previousExpiresAt.toISOString() }] : [];
+  return [...all, ...key.earlierSecrets].filter((s) => Date.parse(s.expiresAt) > now.getTime());
+}
+
+/**
+ * A new secret under the same prefix; the one it replaces works for `graceSeconds` more, and every
+ * older secret still in its grace keeps the end it was given. Rolls of one key queue on its row
+ * lock, so each caller's secret is current or inside its own grace, and the answer is that roll's.
+ */
 export async function rollApiKey(
   deps: ApiDeps,
   input: { id: string; graceSeconds: number },
   actor: Actor,
 ): Promise<{ key: string; apiKey: ApiKeyView }> {
-  const key = await ownedKey(deps, input.id, actor);
-  // Rolling hands out a working secret: an admin may revoke anyone's key, but not take one over.
-  if (key.userId !== actor.userId) {
-    throw appError('FORBIDDEN', "Only a key's owner can roll it; revoke it instead", { reason: 'NOT_KEY_OWNER' });
-  }
-  const now = deps.clock.now();
-  if (key.revokedAt) throw appError('PRECONDITION_FAILED', 'A revoked key cannot be rolled', { reason: 'API_KEY_REVOKED' });
-  if (key.expiresAt && key.expiresAt <= now) throw appError('PRECONDITION_FAILED', 'An expired key cannot be rolled', { reason: 'API_KEY_EXPIRED' });
   const secret = newSecret();
-  const [row] = await deps.db
-    .update(apiKeys)
-    .set({
-      secretHash: hashSecret(secret).toString('hex'),
-      // Kept even without a grace period (it then ends now), so the old secret is refused as
-      // ROLLED, not as an unknown key.
-      previousSecretHash: key.secretHash,
-      previousExpiresAt: new Date(now.getTime() + input.graceSeconds * 1000),
-      rolledAt: now,
-    })
-    .where(eq(apiKeys.id, key.id))
-    .returning();
-  await invalidateApiKey(deps.bus, key.id);
+  const { row, now } = await deps.db.transaction(async (tx) => {
+    const [key] = await tx
+      .select()
+      .from(apiKeys)
+      .where(actor.canManageAll ? eq(apiKeys.id, input.id) : and(eq(apiKeys.id, input.id), eq(apiKeys.userId, actor.userId)))
+      .for('update');
+    if (!key) throw appError('NOT_FOUND', 'No such API key', { reason: 'API_KEY_NOT_FOUND' });
+    // Read once the lock is held, so rolls are timed in the order they take effect.
+    const now = deps.clock.now();
+    // Rolling hands out a working secret: an admin may revoke anyone's key, but not take one over.
+    if (key.userId !== actor.userId) {
+      throw appError('FORBIDDEN', "Only a key's owner can roll it; revoke it instead", { reason: 'NOT_KEY_OWNER' });
+    }
+    if (key.revokedAt) throw appError('PRECONDITION_FAILED', 'A revoked key cannot be rolled', { reason: 'API_KEY_REVOKED' });
+    if (key.expiresAt && key.expiresAt <= now) throw appError('PRECONDITION_FAILED', 'An expired key cannot be rolled', { reason: 'API_KEY_EXPIRED' });
+    const earlier = secretsInGrace(key, now);
+    if (input.graceSeconds > 0 && earlier.length >= MAX_SECRETS_IN_GRACE) {
+      throw appError('PRECONDITION_FAILED', `The key already has ${MAX_SECRETS_IN_GRACE} old secrets in their grace period: wait for one to end, or roll with graceSeconds 0`, {
+        reason: 'TOO_MANY_SECRETS_IN_GRACE',
+      });
+    }
+    const [updated] = await tx
+      .update(apiKeys)
+      .set({
+        secretHash: hashSecret(secret).toString('hex'),
+        // Kept even without a grace period (it then ends now), so the old secret is refused as
+        // ROLLED, not as an unknown key.
+        previousSecretHash: key.secretHash,
+        previousExpiresAt: new Date(now.getTime() + input.graceSeconds * 1000),
+        earlierSecrets: earlier,
+        rolledAt: now,
+      })
+      .where(eq(apiKeys.id, key.id))
+      .returning();
+    return { row: updated as ApiKey, now };
+  });
+  await invalidateApiKey(deps.bus, row.id);
   await deps.audit.record({
     action: 'apikey.rolled',
     outcome: 'success',
     actor: { type: 'user', id: actor.userId },
     origin: actor.origin,
-    resource: { type: 'apikey', id: key.id },
-    details: { prefix: `${API_KEY_PREFIX}_${key.prefix}`, graceSeconds: input.graceSeconds },
+    resource: { type: 'apikey', id: row.id },
+    details: { prefix: `${API_KEY_PREFIX}_${row.prefix}`, graceSeconds: input.graceSeconds },
   });
-  return { key: formatKey(key.prefix, secret), apiKey: toApiKeyView(row as ApiKey, null, now) };
+  return { key: formatKey(row.prefix, secret), apiKey: toApiKeyView(row, null, now) };
 }
 
 export type ApiKeyCheck =
-  | { ok: true; key: ApiKey; owner: User; permissions: Set<Permission>; viaPreviousSecret: boolean }
+  | {
+      ok: true;
+      key: ApiKey;
+      owner: User;
+      permissions: Set<Permission>;
+      viaPreviousSecret: boolean;
+      /** For an old secret: when its grace ends. */
+      graceEndsAt: Date | null;
+    }
   | { ok: false; reason: ApiKeyFailure; keyId?: string; ownerId?: string };
+
+/** The old secret `presented` is, if any: the previous one, or an earlier one still in its grace. */
+function oldSecretEnd(key: ApiKey, presented: Buffer): { graceEndsAt: Date } | null {
+  if (sameHash(presented, key.previousSecretHash)) return { graceEndsAt: key.previousExpiresAt ?? new Date(0) };
+  const earlier = key.earlierSecrets.find((s) => sameHash(presented, s.hash));
+  return earlier ? { graceEndsAt: new Date(earlier.expiresAt) } : null;
+}
 
 function sameHash(a: Buffer, hex: string | null): boolean {
   if (!hex) return false;
@@ -242,17 +292,18 @@ export async function verifyApiKey(deps: Pick<ApiDeps, 'db' | 'clock'>, raw: str
   const { key, owner } = row;
   const now = deps.clock.now();
   const current = sameHash(presented, key.secretHash);
-  const previous = !current && sameHash(presented, key.previousSecretHash);
+  // Which old secret it is, with the end of its own grace (the epoch: rolled with no grace).
+  const old = current ? null : oldSecretEnd(key, presented);
   const ids = { keyId: key.id, ownerId: owner.id };
-  if (!current && !previous) return { ok: false, reason: 'UNKNOWN', ...ids };
+  if (!current && !old) return { ok: false, reason: 'UNKNOWN', ...ids };
   if (key.revokedAt) return { ok: false, reason: 'REVOKED', ...ids };
   if (key.expiresAt && key.expiresAt <= now) return { ok: false, reason: 'EXPIRED', ...ids };
-  if (previous && !(key.previousExpiresAt && key.previousExpiresAt > now)) return { ok: false, reason: 'ROLLED', ...ids };
+  if (old && !(old.graceEndsAt > now)) return { ok: false, reason: 'ROLLED', ...ids };
   if (owner.status !== 'active') return { ok: false, reason: 'OWNER_INACTIVE', ...ids };
   const permissions = new Set(
     key.permissions.filter(isPermission).filter((p) => roleHasPermission(owner.role, p) && !SESSION_ONLY_PERMISSIONS.includes(p)),
   );
-  return { ok: true, key, owner, permissions, viaPreviousSecret: previous };
+  return { ok: true, key, owner, permissions, viaPreviousSecret: old !== null, graceEndsAt: old?.graceEndsAt ?? null };
 }
 
 /**
@@ -279,9 +330,9 @@ export async function verifyApiKeyCached(deps: Pick<ApiDeps, 'db' | 'clock' | 'b
 
 type ValidCheck = Extract<ApiKeyCheck, { ok: true }>;
 
-function stillValid({ key, viaPreviousSecret }: ValidCheck, now: Date): boolean {
+function stillValid({ key, graceEndsAt }: ValidCheck, now: Date): boolean {
   if (key.expiresAt && key.expiresAt <= now) return false;
-  return !viaPreviousSecret || (key.previousExpiresAt !== null && key.previousExpiresAt > now);
+  return graceEndsAt === null || graceEndsAt > now;
 }
 
 export const API_KEY_CACHE_CHANNEL = 'tv_apikey_cache';

@@ -29,7 +29,7 @@ export interface TradingDeps extends Pick<ApiDeps, 'db' | 'bus' | 'clock' | 'aud
   universe?: readonly Instrument[];
 }
 
-const RULE_MESSAGES: Record<RiskRule, string> = {
+export const RULE_MESSAGES: Record<RiskRule, string> = {
   engine_stopped: 'The trading engine is stopped',
   symbol_not_in_universe: 'The symbol is not traded here',
   quantity_out_of_range: 'The quantity is outside the allowed range',
@@ -51,7 +51,7 @@ export function riskRejection(rule: RiskRule, orderId: string) {
 }
 
 /** What makes two tickets "the same request": a retry must match the first in every field. */
-function requestHash(input: ExecuteOrderInput): string {
+export function requestHash(input: ExecuteOrderInput): string {
   const { action, symbol, quantity, type, price, reason, confidence } = input;
   return createHash('sha256')
     .update(JSON.stringify([action, symbol, quantity, type, price ?? null, reason, confidence ?? null]))
@@ -62,7 +62,7 @@ function startOfUtcDay(now: Date): Date {
   return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
 }
 
-interface RiskInputs {
+export interface RiskInputs {
   engineRunning: boolean;
   limits: { maxPositionPerSymbol: number; maxDailyNotionalPerUser: number; limitPriceBandPct: number; maxOrderQuantity: number };
   /** The worst position the account could reach in the order's direction, were its working orders to fill. */
@@ -70,7 +70,7 @@ interface RiskInputs {
   dailyNotional: number;
 }
 
-async function gatherRisk(tx: Tx, ownerId: string, symbol: string, side: 'BUY' | 'SELL', now: Date): Promise<RiskInputs> {
+export async function gatherRisk(tx: Tx, ownerId: string, symbol: string, side: 'BUY' | 'SELL', now: Date): Promise<RiskInputs> {
   // FOR SHARE: a stop waits for orders already past this point, and every order after it sees it.
   const [engine] = await tx.select().from(engineState).where(eq(engineState.id, 1)).for('share');
   const [held] = await tx
@@ -255,41 +255,4 @@ export async function cancelOrder(deps: TradingDeps, who: TradingActor, orderId:
     details: { ownerId: result.order.ownerId, clientOrderId: result.order.clientOrderId, symbol: result.order.symbol, side: result.order.side, quantity: result.order.quantity },
   });
   return toOrderView(result.order);
-}
-
-/** Flattens the account's position in `symbol` with a market order, through the same path as any ticket. */
-export async function closePosition(deps: TradingDeps, who: TradingActor, input: { symbol: string; clientOrderId?: string | undefined }): Promise<OrderView> {
-  if (input.clientOrderId) {
-    // A retried close finds the first one's order, though the position is flat by now.
-    const [first] = await deps.db
-      .select()
-      .from(orders)
-      .where(and(eq(orders.ownerId, who.ownerId), eq(orders.clientOrderId, input.clientOrderId)));
-    if (first) {
-      if (first.status === 'rejected' && first.rejectRule) throw riskRejection(first.rejectRule as RiskRule, first.id);
-      return toOrderView(first);
-    }
-  }
-  const [held] = await deps.db
-    .select()
-    .from(positions)
-    .where(and(eq(positions.ownerId, who.ownerId), eq(positions.symbol, input.symbol)));
-  if (!held || held.quantity === 0) throw appError('PRECONDITION_FAILED', `No open position in ${input.symbol}`, { reason: 'NO_POSITION' });
-  const order = await executeOrder(deps, who, {
-    action: held.quantity > 0 ? 'SELL' : 'BUY',
-    symbol: input.symbol,
-    quantity: Math.abs(held.quantity),
-    type: 'market',
-    reason: `Close the ${input.symbol} position`,
-    clientOrderId: input.clientOrderId ?? `close-${randomUUID()}`,
-  });
-  await deps.audit.record({
-    action: 'position.closed',
-    outcome: 'success',
-    actor: who.actor,
-    origin: who.origin,
-    resource: { type: 'position', id: `${who.ownerId}:${input.symbol}` },
-    details: { ownerId: who.ownerId, symbol: input.symbol, quantity: held.quantity, orderId: order.id, fillPrice: order.averageFillPrice },
-  });
-  return order;
 }

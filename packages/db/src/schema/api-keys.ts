@@ -16,6 +16,11 @@ export const apiKeys = pgTable(
     /** After a roll, the old secret keeps working until previousExpiresAt. */
     previousSecretHash: text('previous_secret_hash'),
     previousExpiresAt: timestamp('previous_expires_at', { withTimezone: true }),
+    /**
+     * Secrets from rolls before the previous one whose grace has not ended, each with its own end
+     * (ISO time): a roll during a grace period does not cut that grace short.
+     */
+    earlierSecrets: jsonb('earlier_secrets').$type<EarlierSecret[]>().notNull().default([]),
     permissions: jsonb('permissions').$type<string[]>().notNull(),
     /** Requests per minute for this key, on top of the platform's own limits. */
     rateLimitPerMinute: integer('rate_limit_per_minute'),
@@ -27,5 +32,11 @@ export const apiKeys = pgTable(
   },
   (t) => [index('api_keys_user_idx').on(t.userId)],
 );
+
+export interface EarlierSecret {
+  /** SHA-256 of the secret, hex. */
+  hash: string;
+  expiresAt: string;
+}
 
 export type ApiKey = typeof apiKeys.$inferSelect;
