@@ -1,15 +1,19 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 /** Why a call that needs the database was refused; the client sees it as `error.data.reason`. */
-export type UnavailableReason = 'DATABASE_UNAVAILABLE' | 'DATABASE_TIMEOUT' | 'REQUEST_ABANDONED';
+export type UnavailableReason = 'DATABASE_UNAVAILABLE' | 'DATABASE_TIMEOUT' | 'REQUEST_ABANDONED' | 'COMMIT_OUTCOME_UNKNOWN';
 
 const MESSAGES: Record<UnavailableReason, string> = {
   DATABASE_UNAVAILABLE: 'The database is unavailable: try again shortly',
   DATABASE_TIMEOUT: 'The database did not answer in time: try again shortly',
   REQUEST_ABANDONED: 'The request was abandoned before it completed',
+  COMMIT_OUTCOME_UNKNOWN: 'The database went away while the change was being committed: it may or may not have been applied',
 };
 
-/** The database cannot take this call now; nothing of it was (or will be) committed. */
+/**
+ * The database cannot take this call now; nothing of it was (or will be) committed, except with
+ * COMMIT_OUTCOME_UNKNOWN: the connection was lost after COMMIT was sent, before its answer.
+ */
 export class DatabaseUnavailableError extends Error {
   override readonly name = 'DatabaseUnavailableError';
   constructor(

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { MaybeRow, PendingQuery, Sql, TransactionSql } from 'postgres';
 
 type Rows = readonly MaybeRow[];
@@ -202,6 +203,7 @@ export function createDatabaseGuard(raw: Sql, opts: GuardOptions): DatabaseGuard
     }
     const scope = currentRequestScope();
     let given = false;
+    let committing = false;
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const settle = (outcome: () => void) => {
@@ -218,18 +220,26 @@ export function createDatabaseGuard(raw: Sql, opts: GuardOptions): DatabaseGuard
       };
       waiting.add(giveUp);
       const timer = setTimeout(giveUp, acquireTimeoutMs);
+      // Bound to the caller: postgres.js calls it from its socket's callbacks, whose async context is
+      // whichever request happened to open that connection.
       raw
-        .begin(async (tx) => {
+        .begin(AsyncResource.bind(async (tx: TransactionSql) => {
           given = true;
           if (settled) throw unavailable('DATABASE_UNAVAILABLE');
           const result = await fn(guardTransaction(tx));
           // The last moment before postgres.js sends COMMIT: a request whose client has gone commits nothing.
           if (scope?.abandoned) throw unavailable('REQUEST_ABANDONED');
+          committing = true;
           return result;
-        })
+        }))
         .then(
           (result) => settle(() => resolve(result as T)),
-          (err: unknown) => settle(() => reject(translate(err, false))),
+          (err: unknown) =>
+            settle(() => {
+              const translated = translate(err, false);
+              // Lost while COMMIT was on its way: it may have been applied. Said so, not "unavailable".
+              reject(committing && translated instanceof DatabaseUnavailableError ? unavailable('COMMIT_OUTCOME_UNKNOWN', err) : translated);
+            }),
         );
     });
   }
