@@ -126,8 +126,10 @@ async function openPostgres(
       idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
     },
   });
+  // Its own connection: a probe must not wait behind the pool's queue or its reconnect backoff.
+  const probeClient = postgres(url, { max: 1, onnotice: () => {}, backoff: reconnectBackoffSeconds, connect_timeout: timeouts.connectMs / 1000, idle_timeout: 10 });
   const guard = createDatabaseGuard(client, {
-    probe: () => client`select 1`,
+    probe: () => probeClient`select 1`,
     probeIntervalMs: timeouts.probeIntervalMs,
     acquireTimeoutMs: timeouts.acquireMs,
     ...(onBreakerChange ? { onStateChange: onBreakerChange } : {}),
@@ -147,7 +149,7 @@ async function openPostgres(
     close: async () => {
       guard.stop();
       await bus.close();
-      await client.end({ timeout: 5 });
+      await Promise.all([client.end({ timeout: 5 }), probeClient.end({ timeout: 1 })]);
     },
   };
 }

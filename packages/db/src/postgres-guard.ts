@@ -5,7 +5,7 @@ type Rows = readonly MaybeRow[];
 import { currentRequestScope, DatabaseUnavailableError, type UnavailableReason } from './availability.ts';
 
 export interface GuardOptions {
-  /** A query on the pool that proves the database answers again (`select 1`). */
+  /** A query, on a connection of its own, that proves the database answers (`select 1`). */
   probe: () => Promise<unknown>;
   /** How often an open breaker probes; also the Retry-After the refused calls get. */
   probeIntervalMs?: number;
@@ -62,7 +62,8 @@ type Unsafe = (query: string, params?: unknown[], options?: Record<string, unkno
  * A circuit breaker in front of a postgres.js pool. While the database is reachable it adds two
  * bounds: a query waits at most `acquireTimeoutMs` for a connection (then it is cancelled before
  * it is sent), and a transaction of a request whose client has gone does not commit. Once a query
- * finds the database unreachable the breaker opens: every queued, unsent query is cancelled, and
+ * finds the database unreachable and a probe confirms it (one stale connection dropped after a
+ * restart is not an outage), the breaker opens: every queued, unsent query is cancelled, and
  * further calls are refused at once with DatabaseUnavailableError until a probe answers. Without
  * it postgres.js queues each query until a connection comes back, so calls hung for seconds and
  * ran long after their callers had given up.
@@ -73,6 +74,7 @@ export function createDatabaseGuard(raw: Sql, opts: GuardOptions): DatabaseGuard
   const retryAfterSeconds = Math.max(1, Math.ceil(probeIntervalMs / 1000));
   let state: 'open' | 'closed' = 'closed';
   let probeTimer: NodeJS.Timeout | null = null;
+  let confirming: Promise<void> | null = null;
   let stopped = false;
   // Queries and BEGINs handed to the pool and not yet given a connection: cancelled when the breaker opens.
   const waiting = new Set<() => void>();
@@ -94,6 +96,32 @@ export function createDatabaseGuard(raw: Sql, opts: GuardOptions): DatabaseGuard
     scheduleProbe();
   }
 
+  // A connection failure opens the breaker only if the database does not answer a probe either.
+  function suspect(err: unknown) {
+    if (state === 'open' || stopped || confirming) return;
+    confirming = probeOnce().then((ok) => {
+      confirming = null;
+      if (!ok) trip(err);
+    });
+  }
+
+  async function probeOnce(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        opts.probe(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('probe timed out')), acquireTimeoutMs);
+        }),
+      ]);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   function scheduleProbe() {
     if (probeTimer || stopped) return;
     probeTimer = setTimeout(() => void probe(), probeIntervalMs);
@@ -101,19 +129,12 @@ export function createDatabaseGuard(raw: Sql, opts: GuardOptions): DatabaseGuard
   }
 
   async function probe() {
-    try {
-      await Promise.race([
-        opts.probe(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('probe timed out')), 2 * acquireTimeoutMs).unref()),
-      ]);
-      probeTimer = null;
-      if (state === 'open') {
-        state = 'closed';
-        opts.onStateChange?.('closed');
-      }
-    } catch {
-      probeTimer = null;
-      scheduleProbe();
+    const ok = await probeOnce();
+    probeTimer = null;
+    if (!ok) return scheduleProbe();
+    if (state === 'open') {
+      state = 'closed';
+      opts.onStateChange?.('closed');
     }
   }
 
@@ -121,7 +142,7 @@ export function createDatabaseGuard(raw: Sql, opts: GuardOptions): DatabaseGuard
   function translate(err: unknown, cancelledUnsent: boolean): unknown {
     if (cancelledUnsent) return unavailable('DATABASE_UNAVAILABLE', err);
     if (isConnectionFailure(err)) {
-      trip(err);
+      suspect(err);
       return unavailable('DATABASE_UNAVAILABLE', err);
     }
     const code = codeOf(err);
