@@ -1,6 +1,5 @@
 export * from './client.ts';
 export * from './availability.ts';
-export { isConnectionFailure } from './postgres-guard.ts';
 export * from './event-bus.ts';
 export type { HeldLock } from './advisory-lock.ts';
 export * as schema from './schema/index.ts';
