@@ -49,7 +49,14 @@ import {
   type Clock,
   type RetentionJob,
 } from '@tapevision/api';
-import { checkReadiness, migrationsFolder, openDatabase, type DatabaseHandle } from '@tapevision/db';
+import {
+  checkReadiness,
+  createRequestScope,
+  migrationsFolder,
+  openDatabase,
+  runInRequestScope,
+  type DatabaseHandle,
+} from '@tapevision/db';
 import type { ServerConfig } from './config.ts';
 import { createStaticHandler } from './static-files.ts';
 import { createSocketRegistry } from './socket-registry.ts';
@@ -124,6 +131,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.databaseUrl || opts.inMemoryDatabase ? undefined : path.join(config.dataDir, 'pglite'),
+    timeouts: config.databaseTimeouts,
+    onBreakerChange: (state, err) => {
+      if (state === 'open') logger.error({ err }, 'database unreachable: calls that need it answer 503 until it is back');
+      else logger.info('database reachable again');
+    },
   });
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : null;
   const clock = opts.clock ?? systemClock;
@@ -255,7 +267,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
       if (pathname === null) return json(res, 400, { status: 'bad request' });
       if (pathname === '/healthz') return json(res, 200, { status: 'ok' });
       if (pathname === '/readyz') {
-        void checkReadiness(database.db, expectedMigrations).then((ready) =>
+        // The breaker already knows the database is away: no need to wait for a query to say so.
+        const check = database.breakerState() === 'open' ? Promise.resolve(false) : checkReadiness(database.db, expectedMigrations, 1_000);
+        void check.then((ready) =>
           json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', database: database.driver }),
         );
         return;
@@ -268,8 +282,16 @@ export async function createApp(opts: AppOptions): Promise<App> {
         // API answers carry tokens and private data: no browser or proxy cache may keep one. Set
         // here, before either handler, so the fast path and tRPC's handler answer alike.
         res.setHeader('cache-control', 'no-store');
-        if (fastQuery(req, res, pathname)) return;
-        return trpcHandler(req, res);
+        // A client that hangs up before its answer has given up on the call: what it would
+        // still send to the database is refused, and its open transactions do not commit.
+        const scope = createRequestScope();
+        res.once('close', () => {
+          if (!res.writableFinished) scope.abandon();
+        });
+        return runInRequestScope(scope, () => {
+          if (fastQuery(req, res, pathname)) return;
+          return trpcHandler(req, res);
+        });
       }
       serveStatic(req, res, pathname);
     });

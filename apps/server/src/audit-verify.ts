@@ -115,7 +115,8 @@ async function openServerDatabase(config: ReturnType<typeof loadConfig>): Promis
   if (config.databaseUrl) {
     const where = `Postgres ${describeUrl(config.databaseUrl)}`;
     try {
-      return { handle: await openDatabase({ url: config.databaseUrl, maxConnections: 2 }), where };
+      // A whole-table verify may run longer than a request's statement timeout.
+      return { handle: await openDatabase({ url: config.databaseUrl, maxConnections: 2, timeouts: { statementMs: 0 } }), where };
     } catch (err) {
       throw new ConnectionError(`cannot open ${where}: ${errorMessage(err)}`);
     }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultRateLimitPolicies, defaultSecurityConfig, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
+import { defaultPostgresTimeouts, type PostgresTimeouts } from '@tapevision/db';
 import { defaultWsLimits, type WsLimits } from './ws-guard.ts';
 
 export interface ServerConfig {
@@ -9,6 +10,8 @@ export interface ServerConfig {
   production: boolean;
   dataDir: string;
   databaseUrl: string | undefined;
+  /** How long a call waits for Postgres before it is refused with 503 (see README, Configuration). */
+  databaseTimeouts: PostgresTimeouts;
   trustProxy: boolean;
   /** Browser origins besides the app's own (its Host) that may open the WebSocket (ALLOWED_ORIGINS). */
   allowedOrigins: string[];
@@ -100,6 +103,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     production: env.NODE_ENV === 'production',
     dataDir: path.resolve(env.DATA_DIR ?? path.join(repoRoot, 'data')),
     databaseUrl: env.DATABASE_URL || undefined,
+    databaseTimeouts: {
+      ...defaultPostgresTimeouts,
+      connectMs: int(env, 'DATABASE_CONNECT_TIMEOUT_MS', defaultPostgresTimeouts.connectMs),
+      acquireMs: int(env, 'DATABASE_ACQUIRE_TIMEOUT_MS', defaultPostgresTimeouts.acquireMs),
+      statementMs: int(env, 'DATABASE_STATEMENT_TIMEOUT_MS', defaultPostgresTimeouts.statementMs, 0),
+      lockMs: int(env, 'DATABASE_LOCK_TIMEOUT_MS', defaultPostgresTimeouts.lockMs, 0),
+      idleInTransactionMs: int(env, 'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS', defaultPostgresTimeouts.idleInTransactionMs, 0),
+    },
     trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
     allowedOrigins: origins(env.ALLOWED_ORIGINS),
     webDist: path.resolve(env.WEB_DIST ?? path.join(repoRoot, 'apps/web/dist')),

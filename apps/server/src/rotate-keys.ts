@@ -58,7 +58,8 @@ function loadKeyring(config: ReturnType<typeof loadConfig>): Keyring {
 async function openServerDatabase(config: ReturnType<typeof loadConfig>): Promise<{ handle: DatabaseHandle; where: string }> {
   if (config.databaseUrl) {
     const where = `Postgres ${describeUrl(config.databaseUrl)}`;
-    return { handle: await openDatabase({ url: config.databaseUrl, maxConnections: 2 }), where };
+    // One transaction re-encrypts every bot: it may run longer than a request's statement timeout.
+    return { handle: await openDatabase({ url: config.databaseUrl, maxConnections: 2, timeouts: { statementMs: 0 } }), where };
   }
   const dir = path.join(config.dataDir, 'pglite');
   const where = `embedded database ${dir}`;

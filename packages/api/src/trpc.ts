@@ -8,6 +8,7 @@
  */
 import { authenticate, requireSession } from './middleware/authenticate.ts';
 import { authorize } from './middleware/authorize.ts';
+import { databaseAvailability } from './middleware/database-availability.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
 import type { Permission } from './permissions.ts';
 import type { ProcedurePolicy } from './rate-limit/policies.ts';
@@ -16,7 +17,10 @@ import { t } from './trpc/core.ts';
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-export const publicProcedure = t.procedure.meta({ access: 'public' }).use(rateLimit);
+// Every procedure answers 503 (not 500) for a call the database could not take.
+const procedure = t.procedure.use(databaseAvailability);
+
+export const publicProcedure = procedure.meta({ access: 'public' }).use(rateLimit);
 
 interface PermissionOptions {
   /** Reachable while a forced password change is pending. */
@@ -26,7 +30,7 @@ interface PermissionOptions {
 }
 
 export function permissionProcedure(permission: Permission, opts: PermissionOptions = {}) {
-  return t.procedure
+  return procedure
     .meta({
       access: 'permission',
       permission,

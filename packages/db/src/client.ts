@@ -11,6 +11,7 @@ import postgres from 'postgres';
 import * as schema from './schema/index.ts';
 import { createLocalEventBus, createPostgresEventBus, type EventBus } from './event-bus.ts';
 import { localLock, tryAdvisoryLock, type HeldLock } from './advisory-lock.ts';
+import { createDatabaseGuard } from './postgres-guard.ts';
 
 export type Schema = typeof schema;
 export type Database = PgDatabase<PgQueryResultHKT, Schema>;
@@ -30,8 +31,35 @@ export interface DatabaseHandle {
    * how several processes pick one to do a job. The embedded database always grants it.
    */
   tryLock(key: number): Promise<HeldLock | null>;
+  /** 'open' while the Postgres circuit breaker refuses calls (the database is unreachable); the embedded database is always 'closed'. */
+  breakerState(): 'open' | 'closed';
   close(): Promise<void>;
 }
+
+/** Bounds on waiting for Postgres; every call that needs it answers within them or is refused. */
+export interface PostgresTimeouts {
+  /** Opening a connection (postgres.js connect_timeout). */
+  connectMs: number;
+  /** A query waiting for a pool connection before it is cancelled, unsent. */
+  acquireMs: number;
+  /** Server-side statement_timeout; 0 turns it off (the command-line tools). */
+  statementMs: number;
+  /** Server-side lock_timeout. */
+  lockMs: number;
+  /** Server-side idle_in_transaction_session_timeout: a transaction whose process stalled or died lets go of its locks. */
+  idleInTransactionMs: number;
+  /** How often an open circuit breaker probes the database. */
+  probeIntervalMs: number;
+}
+
+export const defaultPostgresTimeouts: PostgresTimeouts = {
+  connectMs: 1_000,
+  acquireMs: 1_000,
+  statementMs: 15_000,
+  lockMs: 5_000,
+  idleInTransactionMs: 10_000,
+  probeIntervalMs: 500,
+};
 
 export interface DatabaseOptions {
   /** postgres:// URL; without it the embedded PGlite is used. */
@@ -39,13 +67,16 @@ export interface DatabaseOptions {
   /** Where PGlite keeps its files; omitted means in memory (tests). */
   dataDir?: string | undefined;
   maxConnections?: number;
+  timeouts?: Partial<PostgresTimeouts>;
+  /** Told when the Postgres circuit breaker opens (with the failure) or closes again. */
+  onBreakerChange?: (state: 'open' | 'closed', err?: unknown) => void;
 }
 
 // Any 64-bit constant works; it only has to be the same in every process of this app.
 const MIGRATION_LOCK_KEY = 7_401_236_114;
 
 export async function openDatabase(opts: DatabaseOptions): Promise<DatabaseHandle> {
-  if (opts.url) return openPostgres(opts.url, opts.maxConnections ?? 10);
+  if (opts.url) return openPostgres(opts.url, opts.maxConnections ?? 10, { ...defaultPostgresTimeouts, ...opts.timeouts }, opts.onBreakerChange);
   return openPglite(opts.dataDir);
 }
 
@@ -60,6 +91,7 @@ async function openPglite(dataDir: string | undefined): Promise<DatabaseHandle> 
     driver: 'pglite',
     bus: createLocalEventBus(),
     tryLock: async () => localLock(),
+    breakerState: () => 'closed',
     close: async () => {
       await client.close();
     },
@@ -75,19 +107,49 @@ export function reconnectBackoffSeconds(retries: number): number {
   return (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 1);
 }
 
-async function openPostgres(url: string, max: number): Promise<DatabaseHandle> {
+async function openPostgres(
+  url: string,
+  max: number,
+  timeouts: PostgresTimeouts,
+  onBreakerChange: DatabaseOptions['onBreakerChange'],
+): Promise<DatabaseHandle> {
   await migrateWithLock(url);
-  const client = postgres(url, { max, onnotice: () => {}, backoff: reconnectBackoffSeconds });
-  const db = drizzlePostgres({ client, schema }) as unknown as Database;
-  const bus = createPostgresEventBus(client);
+  const client = postgres(url, {
+    max,
+    onnotice: () => {},
+    backoff: reconnectBackoffSeconds,
+    connect_timeout: timeouts.connectMs / 1000,
+    // Sent in the startup message, so they hold on every connection, the LISTEN one included.
+    connection: {
+      statement_timeout: timeouts.statementMs,
+      lock_timeout: timeouts.lockMs,
+      idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
+    },
+  });
+  // Its own connection: a probe must not wait behind the pool's queue or its reconnect backoff.
+  const probeClient = postgres(url, { max: 1, onnotice: () => {}, backoff: reconnectBackoffSeconds, connect_timeout: timeouts.connectMs / 1000, idle_timeout: 10 });
+  const guard = createDatabaseGuard(client, {
+    probe: () => probeClient`select 1`,
+    probeIntervalMs: timeouts.probeIntervalMs,
+    acquireTimeoutMs: timeouts.acquireMs,
+    ...(onBreakerChange ? { onStateChange: onBreakerChange } : {}),
+  });
+  const db = drizzlePostgres({ client: guard.client, schema }) as unknown as Database;
+  const bus = createPostgresEventBus(client, guard.run);
   return {
     db,
     driver: 'postgres',
     bus,
-    tryLock: (key) => tryAdvisoryLock(client, key),
+    tryLock: async (key) => {
+      // reserve() would otherwise wait in the pool's queue until the database is back.
+      guard.assertAvailable();
+      return tryAdvisoryLock(client, key);
+    },
+    breakerState: () => guard.state,
     close: async () => {
+      guard.stop();
       await bus.close();
-      await client.end({ timeout: 5 });
+      await Promise.all([client.end({ timeout: 5 }), probeClient.end({ timeout: 1 })]);
     },
   };
 }
@@ -107,14 +169,25 @@ async function migrateWithLock(url: string): Promise<void> {
   }
 }
 
-export async function checkReadiness(db: Database, expectedMigrations: number): Promise<boolean> {
-  try {
+/**
+ * Ready when the database answers with every migration applied, within `timeoutMs`: a load
+ * balancer's probe gets its answer in time even while the database hangs or is gone.
+ */
+export async function checkReadiness(db: Database, expectedMigrations: number, timeoutMs = 1_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const check = (async () => {
     const rows = await db.execute<{ n: number }>(
       sql`select count(*)::int as n from drizzle.__drizzle_migrations`,
     );
     const list = Array.isArray(rows) ? rows : (rows as unknown as { rows: { n: number }[] }).rows;
     return Number(list[0]?.n ?? 0) >= expectedMigrations;
-  } catch {
-    return false;
+  })().catch(() => false);
+  try {
+    return await Promise.race([check, timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
 }

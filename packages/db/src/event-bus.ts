@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { Sql } from 'postgres';
+import type { MaybeRow, PendingQuery, Sql } from 'postgres';
+import { databaseUnavailableCause } from './availability.ts';
 
 export type BusHandler = (payload: unknown) => void;
 
@@ -38,13 +39,21 @@ export function createLocalEventBus(): EventBus {
 }
 
 // NOTIFY reaches every LISTENing connection, this process's own included, so there is no local echo.
-export function createPostgresEventBus(client: Sql): EventBus {
+// A notice announces a change already committed: failing its caller for it would answer 503 for a
+// change that took place. Without it, other processes' caches still lapse within their 2 s.
+function dropWhenUnavailable(err: unknown): void {
+  if (!databaseUnavailableCause(err)) throw err;
+}
+
+// `run` sends a publish through the database guard: refused at once while the database is away,
+// never queued to go out long after the caller was answered.
+export function createPostgresEventBus(client: Sql, run: <T extends readonly MaybeRow[]>(query: PendingQuery<T>) => Promise<T> = (q) => q): EventBus {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   const listening = new Map<string, Promise<{ unlisten(): Promise<void> }>>();
   return {
     async publish(channel, payload) {
-      await client.notify(channel, JSON.stringify(payload));
+      await run(client`select pg_notify(${channel}, ${JSON.stringify(payload)})`).catch(dropWhenUnavailable);
     },
     async publishAll(channel, payloads) {
       if (payloads.length === 0) return;
@@ -52,7 +61,9 @@ export function createPostgresEventBus(client: Sql): EventBus {
       // One statement: the set function yields the array's elements in order, and NOTIFY keeps it.
       // Sent as text: a parameter Postgres describes as json would be JSON-encoded once more.
       const texts = JSON.stringify(payloads.map((p) => JSON.stringify(p)));
-      await client`select pg_notify(${channel}, payload) from json_array_elements_text(${texts}::text::json) as payload`;
+      await run(client`select pg_notify(${channel}, payload) from json_array_elements_text(${texts}::text::json) as payload`).catch(
+        dropWhenUnavailable,
+      );
     },
     async subscribe(channel, handler) {
       emitter.on(channel, handler);

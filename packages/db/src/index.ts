@@ -1,4 +1,5 @@
 export * from './client.ts';
+export * from './availability.ts';
 export * from './event-bus.ts';
 export type { HeldLock } from './advisory-lock.ts';
 export * as schema from './schema/index.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import type { Database } from '@tapevision/db';
+import { detachedFromRequest, type Database } from '@tapevision/db';
 import type { Logger } from 'pino';
 import { createChainCursor, GENESIS_HASH, type ChainedContent, type ChainedRow } from './chain.ts';
 import type { SigningKey } from './keys.ts';
@@ -102,8 +102,12 @@ export function createAuditWriter(opts: AuditWriterOptions): AuditWriter {
     timer.unref();
   }
 
+  // A request only starts a drain; the drain is the writer's own, so it goes on (and is not refused
+  // by the database guard) when that request is answered or its client hangs up.
+  const drainDetached = detachedFromRequest(() => drain());
+
   function kick(): Promise<void> {
-    running ??= drain().finally(() => {
+    running ??= drainDetached().finally(() => {
       running = null;
       if (hasWork()) schedule(failures ? backoff() : flushIntervalMs);
     });
