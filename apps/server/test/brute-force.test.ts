@@ -256,6 +256,33 @@ describe('brute force with the shipped thresholds (5 per account, 20 per IP, 15 
     expect((await ipThrottleRows(server)).find((r) => r.ip === ip)?.failedCount).toBe(malformed.length);
   });
 
+  it('never audits a password typed into the email field: what is not an email is kept only as a keyed fingerprint', async () => {
+    const ip = nextIp();
+    const client = from(server, ip);
+    const typedPassword = `Correct-Horse-${Math.random().toString(36).slice(2, 10)}-Battery`;
+    const address = unknownEmail();
+    // Six tries of the same text: the sixth is refused by the login rate limit, which audits its key too.
+    for (let i = 0; i < 5; i += 1) expectGeneric(await failedLogin(client, `  ${typedPassword} `, 'some-guess-password-1'));
+    const limited = await rejectionOf(client.auth.login.mutate({ email: typedPassword, password: 'some-guess-password-1' }));
+    expect(errorData(limited).code).toBe('TOO_MANY_REQUESTS');
+    expectGeneric(await failedLogin(client, address.toUpperCase(), 'some-guess-password-1'));
+
+    const rows = await auditRows(server, (r) => r.ip === ip);
+    const failures = rows.filter((r) => r.action === 'auth.login_failed');
+    expect(failures).toHaveLength(6);
+    const typed = failures.slice(0, 5);
+    expect(typed.every((r) => r.details.email === undefined && typeof r.details.emailFingerprint === 'string')).toBe(true);
+    // The same text gives the same fingerprint, so repeated attempts still correlate.
+    expect(new Set(typed.map((r) => r.details.emailFingerprint)).size).toBe(1);
+    // A well-formed address is recorded as typed (normalised), with no fingerprint.
+    expect(failures[5]?.details).toMatchObject({ email: address, reason: 'unknown_email' });
+    expect(failures[5]?.details.emailFingerprint).toBeUndefined();
+    expect(rows.some((r) => r.action === 'ratelimit.denied')).toBe(true);
+    const lower = typedPassword.toLowerCase();
+    for (const row of rows) expect(JSON.stringify(row).toLowerCase()).not.toContain(lower);
+    expect(server.logs.join('').toLowerCase()).not.toContain(lower);
+  });
+
   it('spends comparable argon2 time on unknown emails and wrong passwords', async () => {
     const ip = nextIp();
     const client = from(server, ip);
