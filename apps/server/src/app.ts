@@ -49,6 +49,7 @@ import { batchWrites } from './ws-write-batching.ts';
 import { wsEncoder } from './ws-encoder.ts';
 import { createQueryFastPath } from './trpc-query-fast-path.ts';
 import { createMemoryConnectionCounter, createRedisConnectionCounter } from './connection-counter.ts';
+import { answerClientError, capConnectionsPerIp, readBoundedBody, refuseTrpcRequest, serverOptions } from './http-limits.ts';
 
 export interface AppOptions {
   config: ServerConfig;
@@ -200,6 +201,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     router: appRouter,
     basePath: '/trpc/',
     maxBodySize: config.maxBodyBytes,
+    maxBatchSize: config.http.maxBatchSize,
     createContext: ({ req, res, info }) => createContext({ req, res, info }),
     onError,
   });
@@ -216,7 +218,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     }),
   );
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(serverOptions(config.http), (req, res) => {
     securityHeaders(req, res, () => {
       const pathname = pathnameOf(req.url);
       if (pathname === null) return json(res, 400, { status: 'bad request' });
@@ -228,16 +230,23 @@ export async function createApp(opts: AppOptions): Promise<App> {
         return;
       }
       if (pathname.startsWith('/trpc/')) {
-        // tRPC's httpLink sends a mutation called without input (auth.refresh() from the browser)
-        // as a POST with no body, which its JSON handler cannot parse: read no body as `{}`.
-        const bodiless = req.method === 'POST' && req.headers['content-length'] === '0';
-        if (bodiless && req.headers['content-type']?.startsWith('application/json')) (req as { body?: unknown }).body = '{}';
+        if (refuseTrpcRequest(req, res, pathname, config.http)) return;
         if (fastQuery(req, res, pathname)) return;
-        return trpcHandler(req, res);
+        if (req.method !== 'POST') return trpcHandler(req, res);
+        return readBoundedBody(req, res, config.maxBodyBytes, (body) => {
+          // tRPC's httpLink sends a mutation called without input (auth.refresh() from the browser)
+          // as a POST with no body, which its JSON handler cannot parse: read no body as `{}`.
+          const bodiless = body === '' && req.headers['content-type']?.startsWith('application/json');
+          (req as { body?: unknown }).body = bodiless ? '{}' : body;
+          trpcHandler(req, res);
+        });
       }
       serveStatic(req, res, pathname);
     });
   });
+
+  server.on('clientError', answerClientError);
+  capConnectionsPerIp(server, config.http.maxConnectionsPerIp);
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxWsMessageBytes });
   const onWsConnection = getWSConnectionHandler({

@@ -7,6 +7,7 @@ import { defaultRateLimitPolicies, defaultSecurityConfig, type Clock, type RateL
 import { createScratchDatabase } from '@tapevision/db';
 import { createApp, createLogger, loadConfig, type App } from '../../src/index.ts';
 import type { WsLimits } from '../../src/ws-guard.ts';
+import type { HttpLimits } from '../../src/http-limits.ts';
 import type { AuditConfig, MarketConfig } from '../../src/config.ts';
 
 /** A clock tests can move forward, to cross grace windows and session timeouts without waiting. */
@@ -49,6 +50,8 @@ export interface TestServerOptions {
   dataDir?: string;
   /** The tape: a fast rate and a short leader retry for tests that watch prints and hand-overs. */
   market?: Partial<MarketConfig>;
+  /** Node's timeouts, connections per IP, calls per batch. */
+  http?: Partial<HttpLimits>;
 }
 
 /**
@@ -83,6 +86,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     security: { ...defaultSecurityConfig, ...opts.security },
     rateLimits: { ...defaultRateLimitPolicies, ...opts.rateLimits },
     wsLimits: { ...base.wsLimits, ...opts.wsLimits },
+    http: { ...base.http, ...opts.http },
     redisUrl: opts.redisUrl,
   };
   const clock = new TestClock();
