@@ -140,7 +140,8 @@ export function readBoundedBody(req: http.IncomingMessage, res: http.ServerRespo
 
 /**
  * Requests Node's parser refuses never reach the listener. An unknown method (TRACK) is a 405
- * like any unsupported one; the rest get the status Node would send, and nothing is logged.
+ * like any unsupported one; the rest get the status Node would send (408 for a client too slow
+ * with its headers or request), and nothing is logged.
  */
 export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
@@ -152,5 +153,8 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? '408 Request Timeout'
           : '400 Bad Request';
-  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  // Written, then destroyed as Node's own handler does: ending politely would leave the socket to a
+  // client that never reads (a slow one), which is what the timeout is cutting.
+  socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroy();
 }
