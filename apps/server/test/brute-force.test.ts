@@ -92,6 +92,46 @@ describe('brute force with the shipped thresholds (5 per account, 20 per IP, 15 
     ]);
   });
 
+  it('counts wrong current passwords in auth.changePassword toward the same lock-out; a locked account cannot change its password', async () => {
+    const user = await seedUser(server, 'trader');
+    const session = await signIn(server, user);
+    const change = (currentPassword: string) => session.client.auth.changePassword.mutate({ currentPassword, newPassword: strongPassword() });
+    for (let i = 1; i <= 3; i += 1) {
+      expect(errorData(await rejectionOf(change(`wrong-current-${i}-password`))).reason).toBe('INVALID_CURRENT_PASSWORD');
+    }
+    expect((await userRow(server, user.id))?.failedLoginCount).toBe(3);
+    // Sign-in failures add to the same count: 3 + 2 locks the account.
+    expectGeneric(await failedLogin(from(server, nextIp()), user.email, 'wrong-signin-1-password'));
+    expectGeneric(await failedLogin(from(server, nextIp()), user.email, 'wrong-signin-2-password'));
+    const locked = await userRow(server, user.id);
+    expect(locked?.lockedUntil).not.toBeNull();
+
+    // Locked: the right current password changes nothing, and signing in is refused as usual.
+    const refused = errorData(await rejectionOf(change(user.password)));
+    expect(refused).toMatchObject({ code: 'TOO_MANY_REQUESTS', reason: 'ACCOUNT_LOCKED' });
+    expect(refused.retryAfterMs).toBeGreaterThan(0);
+    expect((await userRow(server, user.id))?.passwordHash).toBe(locked?.passwordHash);
+    expectGeneric(await failedLogin(from(server, nextIp()), user.email, user.password));
+
+    // Five wrong current passwords alone lock it too, audited once as a lock.
+    const other = await seedUser(server, 'trader');
+    const otherSession = await signIn(server, other);
+    for (let i = 1; i <= 5; i += 1) {
+      await rejectionOf(otherSession.client.auth.changePassword.mutate({ currentPassword: `nope-${i}-password`, newPassword: strongPassword() }));
+    }
+    expect((await userRow(server, other.id))?.lockedUntil).not.toBeNull();
+    const locks = await auditRows(server, (r) => r.action === 'auth.account_locked' && r.resourceId === other.id);
+    expect(locks).toHaveLength(1);
+
+    // After the lock the right password works again, and a successful change clears the count.
+    server.clock.advance(15 * MINUTE + 1_000);
+    const fresh = await signIn(server, user);
+    await rejectionOf(fresh.client.auth.changePassword.mutate({ currentPassword: 'wrong-after-lock-password', newPassword: strongPassword() }));
+    expect((await userRow(server, user.id))?.failedLoginCount).toBe(1);
+    await expect(fresh.client.auth.changePassword.mutate({ currentPassword: user.password, newPassword: strongPassword() })).resolves.toMatchObject({ ok: true });
+    expect((await userRow(server, user.id))?.failedLoginCount).toBe(0);
+  });
+
   it('does not count failures older than the 15-minute window, and a successful sign-in resets the count', async () => {
     const user = await seedUser(server, 'viewer');
     const client = () => from(server, nextIp());
