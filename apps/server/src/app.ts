@@ -67,6 +67,7 @@ import { wsEncoder } from './ws-encoder.ts';
 import { createQueryFastPath } from './trpc-query-fast-path.ts';
 import { webSocketOriginAllowed } from './ws-origin.ts';
 import { createMemoryConnectionCounter, createRedisConnectionCounter } from './connection-counter.ts';
+import { answerClientError, capConnectionsPerIp, readBoundedBody, refuseTrpcRequest, serverOptions } from './http-limits.ts';
 
 export interface AppOptions {
   config: ServerConfig;
@@ -245,6 +246,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     router: appRouter,
     basePath: '/trpc/',
     maxBodySize: config.maxBodyBytes,
+    maxBatchSize: config.http.maxBatchSize,
     createContext: ({ req, res, info }) => createContext({ req, res, info }),
     onError,
   });
@@ -261,7 +263,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     }),
   );
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(serverOptions(config.http), (req, res) => {
     securityHeaders(req, res, () => {
       const pathname = pathnameOf(req.url);
       if (pathname === null) return json(res, 400, { status: 'bad request' });
@@ -275,27 +277,33 @@ export async function createApp(opts: AppOptions): Promise<App> {
         return;
       }
       if (pathname.startsWith('/trpc/')) {
-        // tRPC's httpLink sends a mutation called without input (auth.refresh() from the browser)
-        // as a POST with no body, which its JSON handler cannot parse: read no body as `{}`.
-        const bodiless = req.method === 'POST' && req.headers['content-length'] === '0';
-        if (bodiless && req.headers['content-type']?.startsWith('application/json')) (req as { body?: unknown }).body = '{}';
         // API answers carry tokens and private data: no browser or proxy cache may keep one. Set
         // here, before either handler, so the fast path and tRPC's handler answer alike.
         res.setHeader('cache-control', 'no-store');
+        if (refuseTrpcRequest(req, res, pathname, config.http)) return;
         // A client that hangs up before its answer has given up on the call: what it would
         // still send to the database is refused, and its open transactions do not commit.
         const scope = createRequestScope();
         res.once('close', () => {
           if (!res.writableFinished) scope.abandon();
         });
-        return runInRequestScope(scope, () => {
-          if (fastQuery(req, res, pathname)) return;
-          return trpcHandler(req, res);
+        if (runInRequestScope(scope, () => fastQuery(req, res, pathname))) return;
+        if (req.method !== 'POST') return runInRequestScope(scope, () => trpcHandler(req, res));
+        return readBoundedBody(req, res, config.maxBodyBytes, (body) => {
+          // tRPC's httpLink sends a mutation called without input (auth.refresh() from the browser)
+          // as a POST with no body, which its JSON handler cannot parse: read no body as `{}`.
+          const bodiless = body === '' && req.headers['content-type']?.startsWith('application/json');
+          (req as { body?: unknown }).body = bodiless ? '{}' : body;
+          // The body's end event runs outside the scope entered above: enter it again.
+          runInRequestScope(scope, () => trpcHandler(req, res));
         });
       }
       serveStatic(req, res, pathname);
     });
   });
+
+  server.on('clientError', answerClientError);
+  capConnectionsPerIp(server, config.http.maxConnectionsPerIp);
 
   const allowedOrigins = new Set(config.allowedOrigins);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxWsMessageBytes });

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { defaultRateLimitPolicies, defaultSecurityConfig, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
 import { defaultPostgresTimeouts, type PostgresTimeouts } from '@tapevision/db';
 import { defaultWsLimits, type WsLimits } from './ws-guard.ts';
+import { defaultHttpLimits, type HttpLimits } from './http-limits.ts';
 
 export interface ServerConfig {
   port: number;
@@ -25,6 +26,8 @@ export interface ServerConfig {
   /** Largest HTTP request body and WebSocket message accepted, in bytes. */
   maxBodyBytes: number;
   maxWsMessageBytes: number;
+  /** Node's timeouts, connections per IP, calls per batch. */
+  http: HttpLimits;
   audit: AuditConfig;
   market: MarketConfig;
   /** The purge of ended sessions and spent throttle rows (one process at a time). */
@@ -94,6 +97,20 @@ function origins(raw: string | undefined): string[] {
     });
 }
 
+function httpLimits(env: NodeJS.ProcessEnv): HttpLimits {
+  const d = defaultHttpLimits;
+  const limits: HttpLimits = {
+    headersTimeoutMs: int(env, 'HTTP_HEADERS_TIMEOUT_MS', d.headersTimeoutMs, 100),
+    requestTimeoutMs: int(env, 'HTTP_REQUEST_TIMEOUT_MS', d.requestTimeoutMs, 100),
+    keepAliveTimeoutMs: int(env, 'HTTP_KEEPALIVE_TIMEOUT_MS', d.keepAliveTimeoutMs, 100),
+    maxConnectionsPerIp: int(env, 'MAX_CONNECTIONS_PER_IP', d.maxConnectionsPerIp, 0),
+    maxBatchSize: int(env, 'MAX_BATCH_SIZE', d.maxBatchSize),
+  };
+  // Node cuts a request at whichever comes first: headers later than the whole request means nothing.
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) throw new Error('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS');
+  return limits;
+}
+
 /** Reads the environment once at start-up; a bad value stops the process with a clear message. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const d = defaultSecurityConfig;
@@ -143,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxViolationsPerMinute: int(env, 'WS_MAX_VIOLATIONS_PER_MINUTE', defaultWsLimits.maxViolationsPerMinute),
     },
     maxWsMessageBytes: int(env, 'WS_MAX_MESSAGE_BYTES', 64 * 1024),
+    http: httpLimits(env),
     audit: {
       batchSize: int(env, 'AUDIT_BATCH_SIZE', 100),
       flushIntervalMs: int(env, 'AUDIT_FLUSH_MS', 250),

@@ -97,10 +97,12 @@ export function createWsGuard(opts: {
 
   async function admit(socket: WebSocket, state: GuardedSocket, raw: RawData): Promise<boolean> {
     const msgs = parse(raw);
-    const isControl = msgs.length === 0 || msgs.every((m) => m.method === 'connectionParams' || m.method === 'subscription.stop');
-    if (!isControl) {
+    // A frame may carry an array of messages: each one that is not control traffic costs a point,
+    // so batching them into one frame buys nothing.
+    const cost = msgs.filter((m) => m.method !== 'connectionParams' && m.method !== 'subscription.stop').length;
+    if (cost > 0) {
       try {
-        await messages.consume(state.id, 1);
+        await messages.consume(state.id, cost);
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err;
         for (const m of msgs) {

@@ -92,6 +92,46 @@ describe('brute force with the shipped thresholds (5 per account, 20 per IP, 15 
     ]);
   });
 
+  it('counts wrong current passwords in auth.changePassword toward the same lock-out; a locked account cannot change its password', async () => {
+    const user = await seedUser(server, 'trader');
+    const session = await signIn(server, user);
+    const change = (currentPassword: string) => session.client.auth.changePassword.mutate({ currentPassword, newPassword: strongPassword() });
+    for (let i = 1; i <= 3; i += 1) {
+      expect(errorData(await rejectionOf(change(`wrong-current-${i}-password`))).reason).toBe('INVALID_CURRENT_PASSWORD');
+    }
+    expect((await userRow(server, user.id))?.failedLoginCount).toBe(3);
+    // Sign-in failures add to the same count: 3 + 2 locks the account.
+    expectGeneric(await failedLogin(from(server, nextIp()), user.email, 'wrong-signin-1-password'));
+    expectGeneric(await failedLogin(from(server, nextIp()), user.email, 'wrong-signin-2-password'));
+    const locked = await userRow(server, user.id);
+    expect(locked?.lockedUntil).not.toBeNull();
+
+    // Locked: the right current password changes nothing, and signing in is refused as usual.
+    const refused = errorData(await rejectionOf(change(user.password)));
+    expect(refused).toMatchObject({ code: 'TOO_MANY_REQUESTS', reason: 'ACCOUNT_LOCKED' });
+    expect(refused.retryAfterMs).toBeGreaterThan(0);
+    expect((await userRow(server, user.id))?.passwordHash).toBe(locked?.passwordHash);
+    expectGeneric(await failedLogin(from(server, nextIp()), user.email, user.password));
+
+    // Five wrong current passwords alone lock it too, audited once as a lock.
+    const other = await seedUser(server, 'trader');
+    const otherSession = await signIn(server, other);
+    for (let i = 1; i <= 5; i += 1) {
+      await rejectionOf(otherSession.client.auth.changePassword.mutate({ currentPassword: `nope-${i}-password`, newPassword: strongPassword() }));
+    }
+    expect((await userRow(server, other.id))?.lockedUntil).not.toBeNull();
+    const locks = await auditRows(server, (r) => r.action === 'auth.account_locked' && r.resourceId === other.id);
+    expect(locks).toHaveLength(1);
+
+    // After the lock the right password works again, and a successful change clears the count.
+    server.clock.advance(15 * MINUTE + 1_000);
+    const fresh = await signIn(server, user);
+    await rejectionOf(fresh.client.auth.changePassword.mutate({ currentPassword: 'wrong-after-lock-password', newPassword: strongPassword() }));
+    expect((await userRow(server, user.id))?.failedLoginCount).toBe(1);
+    await expect(fresh.client.auth.changePassword.mutate({ currentPassword: user.password, newPassword: strongPassword() })).resolves.toMatchObject({ ok: true });
+    expect((await userRow(server, user.id))?.failedLoginCount).toBe(0);
+  });
+
   it('does not count failures older than the 15-minute window, and a successful sign-in resets the count', async () => {
     const user = await seedUser(server, 'viewer');
     const client = () => from(server, nextIp());
@@ -254,6 +294,33 @@ describe('brute force with the shipped thresholds (5 per account, 20 per IP, 15 
     expect(rows).toHaveLength(malformed.length);
     expect(rows.every((r) => r.details.reason === 'unknown_email')).toBe(true);
     expect((await ipThrottleRows(server)).find((r) => r.ip === ip)?.failedCount).toBe(malformed.length);
+  });
+
+  it('never audits a password typed into the email field: what is not an email is kept only as a keyed fingerprint', async () => {
+    const ip = nextIp();
+    const client = from(server, ip);
+    const typedPassword = `Correct-Horse-${Math.random().toString(36).slice(2, 10)}-Battery`;
+    const address = unknownEmail();
+    // Six tries of the same text: the sixth is refused by the login rate limit, which audits its key too.
+    for (let i = 0; i < 5; i += 1) expectGeneric(await failedLogin(client, `  ${typedPassword} `, 'some-guess-password-1'));
+    const limited = await rejectionOf(client.auth.login.mutate({ email: typedPassword, password: 'some-guess-password-1' }));
+    expect(errorData(limited).code).toBe('TOO_MANY_REQUESTS');
+    expectGeneric(await failedLogin(client, address.toUpperCase(), 'some-guess-password-1'));
+
+    const rows = await auditRows(server, (r) => r.ip === ip);
+    const failures = rows.filter((r) => r.action === 'auth.login_failed');
+    expect(failures).toHaveLength(6);
+    const typed = failures.slice(0, 5);
+    expect(typed.every((r) => r.details.email === undefined && typeof r.details.emailFingerprint === 'string')).toBe(true);
+    // The same text gives the same fingerprint, so repeated attempts still correlate.
+    expect(new Set(typed.map((r) => r.details.emailFingerprint)).size).toBe(1);
+    // A well-formed address is recorded as typed (normalised), with no fingerprint.
+    expect(failures[5]?.details).toMatchObject({ email: address, reason: 'unknown_email' });
+    expect(failures[5]?.details.emailFingerprint).toBeUndefined();
+    expect(rows.some((r) => r.action === 'ratelimit.denied')).toBe(true);
+    const lower = typedPassword.toLowerCase();
+    for (const row of rows) expect(JSON.stringify(row).toLowerCase()).not.toContain(lower);
+    expect(server.logs.join('').toLowerCase()).not.toContain(lower);
   });
 
   it('spends comparable argon2 time on unknown emails and wrong passwords', async () => {

@@ -1,8 +1,10 @@
 /**
  * Regressions from the security review: each case here once got through.
  */
+import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditLogs } from '@tapevision/db';
 import { errorData, rejectionOf } from './support/clients.ts';
 import { keyClient } from './support/api-keys.ts';
 import { authedRawSocket } from './support/raw-ws.ts';
@@ -17,6 +19,11 @@ afterAll(async () => {
   await server?.close();
 });
 
+async function auditRowsCount(): Promise<number> {
+  await server.app.deps.audit.flush();
+  return (await server.app.deps.db.select().from(auditLogs)).length;
+}
+
 function rawHttp(port: number, request: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
@@ -28,7 +35,75 @@ function rawHttp(port: number, request: string): Promise<string> {
   });
 }
 
+/** One request with a method fetch refuses to send (TRACE, TRACK) or a body sent in chunks. */
+function rawRequest(port: number, opts: { method: string; path: string; headers?: Record<string, string>; chunks?: Buffer[] }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: opts.method, path: opts.path, headers: opts.headers }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    // The answer may come while the body is still being written; a write error after it is not the test's.
+    req.on('error', reject);
+    for (const chunk of opts.chunks ?? []) req.write(chunk);
+    req.end();
+  });
+}
+
 describe('hardening', () => {
+  it('answers TRACE and TRACK on /trpc/* (and any other method tRPC does not serve) with 405, logging no error', async () => {
+    const port = Number(new URL(server.url).port);
+    const logsBefore = server.logs.length;
+    for (const method of ['TRACE', 'TRACK', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+      const res = await rawRequest(port, { method, path: '/trpc/auth.me' });
+      expect(res.status, method).toBe(405);
+      expect(res.headers.allow, method).toBe('GET, POST');
+    }
+    const trace = await rawRequest(port, { method: 'TRACE', path: '/trpc/users.list' });
+    expect(JSON.parse(trace.body)).toMatchObject({ error: { data: { code: 'METHOD_NOT_SUPPORTED', httpStatus: 405 } } });
+    const logged = server.logs.slice(logsBefore).map((l) => JSON.parse(l) as { level: number; msg?: string });
+    expect(logged.filter((l) => l.level >= 50)).toEqual([]);
+    expect(server.logs.slice(logsBefore).join('')).not.toMatch(/stack/);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('refuses a batch over MAX_BATCH_SIZE (50) with a clear 400 before running any call', async () => {
+    const { token } = await signIn(server, await seedUser(server, 'trader'));
+    const auditBefore = (await auditRowsCount());
+    const paths = Array.from({ length: 1_000 }, () => 'auth.me').join(',');
+    const res = await fetch(`${server.trpcUrl}/${paths}?batch=1`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { message: string; data: Record<string, unknown> } };
+    expect(body.error.data).toMatchObject({ code: 'BAD_REQUEST', reason: 'BATCH_TOO_LARGE', maxBatchSize: 50 });
+    expect(body.error.message).toBe('At most 50 calls per batch (this one has 1000)');
+    // Mutations are refused the same way, and none of them ran.
+    const mutations = Array.from({ length: 51 }, () => 'auth.logout').join(',');
+    const post = await fetch(`${server.trpcUrl}/${mutations}?batch=1`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(post.status).toBe(400);
+    expect(await auditRowsCount()).toBe(auditBefore);
+    const fifty = Array.from({ length: 50 }, () => 'auth.me').join(',');
+    const ok = await fetch(`${server.trpcUrl}/${fifty}?batch=1`, { headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
+    expect((await ok.json()) as unknown[]).toHaveLength(50);
+  });
+
+  it('answers a chunked body over MAX_BODY_BYTES with 413, single or batched, and keeps the connection usable', async () => {
+    const port = Number(new URL(server.url).port);
+    const big = Buffer.from(JSON.stringify({ email: 'a@desk.example', password: 'x'.repeat(4 * 1024 * 1024) }));
+    const chunks = Array.from({ length: Math.ceil(big.length / 16_384) }, (_, i) => big.subarray(i * 16_384, (i + 1) * 16_384));
+    for (const path of ['/trpc/auth.login', '/trpc/auth.login,auth.login?batch=1', '/trpc/users.create']) {
+      const res = await rawRequest(port, { method: 'POST', path, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, chunks });
+      expect(res.status, path).toBe(413);
+      expect(JSON.parse(res.body), path).toMatchObject({ error: { data: { code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 } } });
+    }
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
   it('answers a request target that URL parsing rejects with 400, and keeps serving', async () => {
     const port = Number(new URL(server.url).port);
     const plain = await rawHttp(port, 'GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');

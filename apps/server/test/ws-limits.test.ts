@@ -102,6 +102,22 @@ describe('messages per minute', () => {
     socket.call(5, 'auth.me');
     expect((await socket.answer(5)).error?.data?.reason).toBe('WS_MESSAGE_RATE');
   });
+
+  it('charges each message of a frame that carries an array of them', async () => {
+    const { token } = await tokenFor();
+    const socket = await authed(token); // 1
+    const call = (id: number) => ({ id, method: 'query', params: { path: 'auth.me' } });
+    socket.send([call(1), call(2), call(3), call(4)]); // 2-5: the whole budget
+    for (let id = 1; id <= 4; id += 1) expect((await socket.answer(id)).result?.type, `message ${id}`).toBe('data');
+    socket.call(5, 'auth.me');
+    expect((await socket.answer(5)).error?.data?.reason).toBe('WS_MESSAGE_RATE');
+
+    // A fresh connection cannot spend one point on many calls either: the frame is refused whole.
+    const other = await authed(token); // 1
+    other.send(Array.from({ length: 10 }, (_, i) => call(100 + i)));
+    for (let id = 100; id < 110; id += 1) expect((await other.answer(id)).error?.data?.reason, `message ${id}`).toBe('WS_MESSAGE_RATE');
+    expect(other.messages.filter((m) => m.result?.type === 'data')).toHaveLength(1);
+  });
 });
 
 describe('frame size', () => {

@@ -75,7 +75,8 @@ export const trpcClient = trpc.createClient({
       false: splitLink({
         condition: (op) => STREAMED.has(op.path),
         true: httpBatchStreamLink({ ...httpOptions, maxItems: 1 }),
-        false: httpBatchLink(httpOptions),
+        // The server refuses batches over MAX_BATCH_SIZE (50 by default) whole.
+        false: httpBatchLink({ ...httpOptions, maxItems: 50 }),
       }),
     }),
   ],

@@ -21,6 +21,7 @@ export { bootstrapAdmin, createUser } from './services/users.ts';
 export type { PublicUser, Principal } from './services/principal.ts';
 export { SESSION_EVENTS_CHANNEL, isSessionEvent, type SessionEvent } from './services/session-events.ts';
 export { PERMISSIONS, ROLES, permissionsFor, type Permission, type Role } from './permissions.ts';
+export { storableText, isStorableText } from './schemas/text.ts';
 export { REFRESH_COOKIE, REFRESH_COOKIE_PATH } from './services/refresh-cookie.ts';
 export type { ErrorShapeData } from './trpc/error-format.ts';
 export { createRateLimiter, type RateLimiter, type RateLimitDecision } from './rate-limit/limiter.ts';

@@ -128,6 +128,8 @@ export function createTapeVisionClient(options: TapeVisionClientOptions): TapeVi
               }),
         false: httpBatchLink({
           url: httpUrl,
+          // The server refuses batches over MAX_BATCH_SIZE (50 by default) whole.
+          maxItems: 50,
           headers: async () => ({ ...options.headers, ...(await credentials()) }),
         }),
       }),

@@ -7,6 +7,7 @@ import { defaultRateLimitPolicies, defaultSecurityConfig, type Clock, type House
 import { createScratchDatabase } from '@tapevision/db';
 import { createApp, createLogger, loadConfig, type App } from '../../src/index.ts';
 import type { WsLimits } from '../../src/ws-guard.ts';
+import type { HttpLimits } from '../../src/http-limits.ts';
 import type { AuditConfig, MarketConfig } from '../../src/config.ts';
 
 /** A clock tests can move forward, to cross grace windows and session timeouts without waiting. */
@@ -55,6 +56,8 @@ export interface TestServerOptions {
   auditKey?: string;
   /** The purge job: its interval and how long ended sessions are kept. */
   housekeeping?: Partial<HousekeepingConfig>;
+  /** Node's timeouts, connections per IP, calls per batch. */
+  http?: Partial<HttpLimits>;
 }
 
 /** The audit key test servers share unless told otherwise (as processes on one database must). */
@@ -94,6 +97,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     security: { ...defaultSecurityConfig, ...opts.security },
     rateLimits: { ...defaultRateLimitPolicies, ...opts.rateLimits },
     wsLimits: { ...base.wsLimits, ...opts.wsLimits },
+    http: { ...base.http, ...opts.http },
     redisUrl: opts.redisUrl,
   };
   const clock = new TestClock();

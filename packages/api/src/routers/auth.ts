@@ -1,7 +1,7 @@
 import { changePasswordInput, loginInput, refreshInput } from '../schemas/auth.ts';
 import { appError } from '../errors.ts';
 import { enforceLimit } from '../middleware/rate-limit.ts';
-import { issueAccessToken, login } from '../services/login.ts';
+import { issueAccessToken, login, typedEmailDetails } from '../services/login.ts';
 import { permissionsFor } from '../permissions.ts';
 import { toPublicUser } from '../services/principal.ts';
 import { clearedRefreshCookie, REFRESH_COOKIE, refreshCookie } from '../services/refresh-cookie.ts';
@@ -16,7 +16,9 @@ export const authRouter = router({
   login: publicProcedure.input(loginInput).mutation(async ({ ctx, input }) => {
     // Failed sign-ins per IP + email spend the login budget; a success gives its point back.
     const { limiter, policies } = ctx.deps.rateLimits;
-    const limitKey = `${ctx.origin.ip ?? 'unknown'}|${input.email.trim().toLowerCase()}`;
+    // Keyed by the fingerprint when the text is no email: the key is audited with any denial.
+    const typed = typedEmailDetails(ctx.deps, input.email.trim().toLowerCase());
+    const limitKey = `${ctx.origin.ip ?? 'unknown'}|${'email' in typed ? typed.email : typed.emailFingerprint}`;
     await enforceLimit(ctx, { type: 'anonymous', id: null, key: limitKey }, 'login', policies.login, limitKey);
     const issued = await login(ctx.deps, { email: input.email, password: input.password, origin: ctx.origin });
     await limiter.reward('login', policies.login, limitKey);

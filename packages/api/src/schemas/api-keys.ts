@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 import { PERMISSIONS } from '../permissions.ts';
 
 export const API_KEY_MAX_GRACE_SECONDS = 7 * 24 * 3600;
 
 export const createApiKeyInput = z.strictObject({
-  name: z.string().trim().min(1, 'Name the key').max(100),
+  name: text().trim().min(1, 'Name the key').max(100),
   permissions: z.array(z.enum(PERMISSIONS)).min(1, 'Choose at least one permission').max(PERMISSIONS.length),
   /** ISO 8601 date-time; omitted means the key does not expire. */
   expiresAt: z.iso.datetime({ offset: true }).optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 import { AUDIT_SEVERITY, type AuditAction, type Severity } from '../audit/actions.ts';
 
 export const AUDIT_ACTIONS = Object.keys(AUDIT_SEVERITY) as [AuditAction, ...AuditAction[]];
@@ -7,7 +8,7 @@ export const AUDIT_OUTCOMES = ['success', 'failure', 'denied'] as const;
 export const ACTOR_TYPES = ['user', 'apikey', 'bot', 'system', 'anonymous'] as const;
 
 const isoTime = z.iso.datetime({ offset: true });
-const shortText = z.string().trim().min(1).max(200);
+const shortText = text().trim().min(1).max(200);
 
 /** The filters audit.list, audit.export and audit.onEvent share; every one optional. */
 export const auditFilterShape = {
@@ -24,7 +25,7 @@ export const auditFilterShape = {
   severity: z.enum(SEVERITIES).optional(),
   /** This severity or worse. */
   minSeverity: z.enum(SEVERITIES).optional(),
-  ip: z.string().trim().min(1).max(64).optional(),
+  ip: text().trim().min(1).max(64).optional(),
   resourceType: shortText.optional(),
   resourceId: shortText.optional(),
 };
@@ -37,7 +38,7 @@ export const AUDIT_FILTER_KEYS = Object.keys(auditFilterShape) as (keyof typeof 
 export const auditListInput = z.strictObject({
   ...auditFilterShape,
   /** nextCursor of the previous page. */
-  cursor: z.string().max(200).optional(),
+  cursor: text().max(200).optional(),
   limit: z.number().int().min(1).max(500).optional(),
   /** Sent by tRPC's useInfiniteQuery; pages always run newest first, so it is accepted and ignored. */
   direction: z.enum(['forward', 'backward']).optional(),
@@ -55,7 +56,7 @@ export const auditExportInput = z.strictObject({
 export const auditTailInput = z.strictObject({
   ...auditFilterShape,
   /** Resume after this row id (tRPC sets it from the last tracked event on reconnect). */
-  lastEventId: z.string().max(100).nullish(),
+  lastEventId: text().max(100).nullish(),
 });
 
 export const auditVerifyInput = z

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 import { SECRET_MASK } from '../crypto/secret-mask.ts';
 import { DEFAULT_UNIVERSE } from '../trading/instruments.ts';
 import { STRATEGIES, STRATEGY_NAMES, type StrategyName } from '../trading/strategies/index.ts';
@@ -19,13 +20,12 @@ export const BOT_LIMITS = {
 
 export { SECRET_MASK, STRATEGY_NAMES, type StrategyName };
 
-const fieldName = z
-  .string()
+const fieldName = text()
   .min(1)
   .max(BOT_LIMITS.keyLength)
   .regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'Field names: a letter, then letters, digits, "_", "." or "-"');
 
-const botName = z.string().trim().min(1, 'Name the bot').max(BOT_LIMITS.nameLength);
+const botName = text().trim().min(1, 'Name the bot').max(BOT_LIMITS.nameLength);
 const strategy = z.enum(STRATEGY_NAMES);
 const symbols = z
   .array(z.enum(SYMBOLS))
@@ -33,7 +33,7 @@ const symbols = z
   .max(SYMBOLS.length)
   .refine((list) => new Set(list).size === list.length, 'Each symbol once');
 
-const parameterValue = z.union([z.string().max(BOT_LIMITS.parameterValueLength), z.number().finite(), z.boolean(), z.null()]);
+const parameterValue = z.union([text().max(BOT_LIMITS.parameterValueLength), z.number().finite(), z.boolean(), z.null()]);
 
 /** Strategy parameters and any other settings (secret-named ones are stored encrypted); flat. */
 export const botParameters = z
@@ -42,7 +42,7 @@ export const botParameters = z
 
 /** Broker keys, webhook URLs and the like: every value is stored encrypted and shown masked. */
 export const botCredentials = z
-  .record(fieldName, z.string().max(BOT_LIMITS.credentialValueLength))
+  .record(fieldName, text().max(BOT_LIMITS.credentialValueLength))
   .refine((c) => Object.keys(c).length <= BOT_LIMITS.credentialKeys, `At most ${BOT_LIMITS.credentialKeys} credentials`);
 
 export type BotParameters = z.infer<typeof botParameters>;

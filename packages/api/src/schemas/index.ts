@@ -9,3 +9,4 @@ export * from './system.ts';
 export * from './market.ts';
 export * from './trading.ts';
 export * from './bots.ts';
+export * from './text.ts';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 import type { Side } from '../trading/market-data.ts';
 import { DEFAULT_UNIVERSE } from '../trading/instruments.ts';
 
@@ -9,7 +10,7 @@ export const marketOnTapeInput = z
     /** Only these symbols; every symbol of the universe when omitted. */
     symbols: z.array(z.enum(SYMBOLS)).min(1).max(SYMBOLS.length).optional(),
     /** The id of the last print seen; sent by tRPC's wsLink when it resubscribes. */
-    lastEventId: z.string().regex(/^\d{1,19}$/).nullish(),
+    lastEventId: text().regex(/^\d{1,19}$/).nullish(),
   })
   .optional();
 

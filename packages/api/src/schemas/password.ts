@@ -2,6 +2,7 @@ import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import * as zxcvbnCommon from '@zxcvbn-ts/language-common';
 import * as zxcvbnEn from '@zxcvbn-ts/language-en';
 import { z } from 'zod';
+import { text } from './text.ts';
 
 // NIST SP 800-63B: length and a strength estimate against real cracking dictionaries, not
 // composition rules, which push users to predictable patterns like "Password1!".
@@ -69,8 +70,7 @@ export function assessPassword(password: string, email?: string): PasswordAssess
 }
 
 /** A new password on its own; the email rule is added where the email is known. */
-export const newPasswordSchema = z
-  .string()
+export const newPasswordSchema = text()
   .max(PASSWORD_MAX_LENGTH, `Use at most ${PASSWORD_MAX_LENGTH} characters`)
   .superRefine((password, ctx) => {
     const verdict = assessPassword(password);

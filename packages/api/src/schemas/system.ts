@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 
 /** Hard ceiling on one order's size, whatever the configured limit says. */
 export const MAX_ORDER_QUANTITY_CEILING = 100;
@@ -25,7 +26,7 @@ export type ConfigureSystemInput = z.infer<typeof configureSystemInput>;
 export const systemOnStatusInput = z
   .strictObject({
     /** The id of the last event seen; sent by tRPC's wsLink when it resubscribes. */
-    lastEventId: z.string().regex(/^\d{1,19}$/).nullish(),
+    lastEventId: text().regex(/^\d{1,19}$/).nullish(),
   })
   .optional();
 

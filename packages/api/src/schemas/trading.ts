@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 import { RISK_RULES, type RiskRule } from '../trading/risk.ts';
 import { DEFAULT_UNIVERSE } from '../trading/instruments.ts';
 
 const SYMBOLS = DEFAULT_UNIVERSE.map((i) => i.symbol) as [string, ...string[]];
 const uuid = z.uuid();
-const lastEventId = z.string().regex(/^\d{1,19}$/).nullish();
+const lastEventId = text().regex(/^\d{1,19}$/).nullish();
 
 export const ORDER_SIDES = ['BUY', 'SELL'] as const;
 export const ORDER_TYPES = ['market', 'limit'] as const;
@@ -20,15 +21,15 @@ export type OrderStatusName = (typeof ORDER_STATUSES)[number];
 export const executeOrderInput = z
   .strictObject({
     action: z.enum(ORDER_SIDES),
-    symbol: z.string().trim().toUpperCase().min(1).max(16).regex(/^[A-Z0-9._-]+$/, 'Symbol: letters, digits, ".", "_" or "-"'),
+    symbol: text().trim().toUpperCase().min(1).max(16).regex(/^[A-Z0-9._-]+$/, 'Symbol: letters, digits, ".", "_" or "-"'),
     quantity: z.number().int().min(1).max(1_000_000),
     type: z.enum(ORDER_TYPES),
     price: z.number().positive().finite().max(1e9).optional(),
     /** Why the order is placed; kept with the order and in the audit log. */
-    reason: z.string().trim().min(5).max(500),
+    reason: text().trim().min(5).max(500),
     confidence: z.number().min(0).max(100).optional(),
     /** The caller's own id for this order: a retry with the same id returns the first result. */
-    clientOrderId: z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/, 'clientOrderId: letters, digits, ".", "_", ":" or "-"'),
+    clientOrderId: text().trim().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/, 'clientOrderId: letters, digits, ".", "_", ":" or "-"'),
   })
   .superRefine((v, ctx) => {
     if (v.type === 'limit' && v.price === undefined) ctx.addIssue({ code: 'custom', path: ['price'], message: 'A limit order needs a price' });
@@ -41,7 +42,7 @@ export const cancelOrderInput = z.strictObject({ orderId: uuid });
 
 const pageShape = {
   /** nextCursor of the previous page. */
-  cursor: z.string().max(200).optional(),
+  cursor: text().max(200).optional(),
   limit: z.number().int().min(1).max(200).optional(),
   /** Sent by tRPC's useInfiniteQuery; pages always run newest first. */
   direction: z.enum(['forward', 'backward']).optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 import { ROLES } from '../permissions.ts';
 import { emailSchema } from './auth.ts';
 import { newPasswordSchema } from './password.ts';
@@ -27,10 +28,10 @@ export const userIdInput = z.strictObject({ id: z.uuid() });
 
 export const listUsersInput = z
   .strictObject({
-    search: z.string().trim().max(100).optional(),
+    search: text().trim().max(100).optional(),
     limit: z.number().int().min(1).max(200).default(100),
     /** The last email of the previous page (keyset pagination). */
-    cursor: z.string().max(254).optional(),
+    cursor: text().max(254).optional(),
     /** Sent by tRPC's infinite queries; pages only go forward. */
     direction: z.enum(['forward', 'backward']).optional(),
   })

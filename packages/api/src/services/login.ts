@@ -3,6 +3,7 @@ import { loginIpThrottles, users, type User } from '@tapevision/db';
 import type { RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError, INVALID_CREDENTIALS } from '../errors.ts';
+import { emailSchema } from '../schemas/auth.ts';
 import { clearAccountFailures, recordAccountFailure, recordIpFailure } from './login-throttle.ts';
 import { toPublicUser, type PublicUser } from './principal.ts';
 import { createSession } from './sessions.ts';
@@ -20,6 +21,16 @@ type FailureReason = 'unknown_email' | 'bad_password' | 'locked' | 'disabled';
 
 // Emails match without regard to case (the unique index is on lower(email)); callers pass it lower-cased.
 const emailIs = (email: string) => eq(sql`lower(${users.email})`, email);
+
+/**
+ * How a failed sign-in names what was typed as the email: the address when it is one, otherwise
+ * only a keyed fingerprint (people type their password into the email field; the audit log must
+ * never hold it), which still tells repeated attempts with the same text apart.
+ */
+export function typedEmailDetails(deps: Pick<ApiDeps, 'tokens'>, typed: string): { email: string } | { emailFingerprint: string } {
+  const parsed = emailSchema.safeParse(typed);
+  return parsed.success ? { email: parsed.data } : { emailFingerprint: deps.tokens.fingerprint(typed) };
+}
 
 export async function findUserByEmail(deps: Pick<ApiDeps, 'db'>, email: string): Promise<User | null> {
   const [user] = await deps.db.select().from(users).where(emailIs(email.trim().toLowerCase())).limit(1);
@@ -64,6 +75,7 @@ export async function login(
   const ip = origin.ip ?? 'unknown';
   // Postgres text cannot hold NUL: such an email matches no account and fails like any unknown one.
   const email = input.email.trim().toLowerCase().replace(/\0/g, '\uFFFD');
+  const typed = typedEmailDetails(deps, input.email.trim().toLowerCase());
 
   const { ipBlockedUntil: blockedUntil, user } = await readSignIn(deps, ip, email);
   if (blockedUntil) {
@@ -72,7 +84,7 @@ export async function login(
       outcome: 'denied',
       actor: { type: 'anonymous' },
       origin,
-      details: { email, reason: 'ip_throttled' },
+      details: { ...typed, reason: 'ip_throttled' },
     });
     const retryAfterMs = Math.max(0, blockedUntil.getTime() - deps.clock.now().getTime());
     throw appError('TOO_MANY_REQUESTS', 'Too many failed sign-ins from this address. Try again later.', {
@@ -83,18 +95,18 @@ export async function login(
 
   if (!user) {
     await deps.passwords.verifyDummy(input.password);
-    return fail(deps, { ip, origin, email, reason: 'unknown_email' });
+    return fail(deps, { ip, origin, typed, reason: 'unknown_email' });
   }
   const passwordOk = await deps.passwords.verify(user.passwordHash, input.password);
   const now = deps.clock.now();
-  if (user.status !== 'active') return fail(deps, { ip, origin, email, user, reason: 'disabled' });
-  if (user.lockedUntil && user.lockedUntil > now) return fail(deps, { ip, origin, email, user, reason: 'locked' });
-  if (!passwordOk) return fail(deps, { ip, origin, email, user, reason: 'bad_password' });
+  if (user.status !== 'active') return fail(deps, { ip, origin, typed, user, reason: 'disabled' });
+  if (user.lockedUntil && user.lockedUntil > now) return fail(deps, { ip, origin, typed, user, reason: 'locked' });
+  if (!passwordOk) return fail(deps, { ip, origin, typed, user, reason: 'bad_password' });
 
   const opened = await createSession(deps, { userId: user.id, ip: origin.ip, userAgent: origin.userAgent }, (tx) =>
     clearAccountFailures(tx, user.id, now),
   );
-  if (!opened) return fail(deps, { ip, origin, email, user, reason: 'locked' });
+  if (!opened) return fail(deps, { ip, origin, typed, user, reason: 'locked' });
   const { session, refreshToken, evicted } = opened;
   const access = await issueAccessToken(deps, user, session.id);
   await deps.audit.record({
@@ -126,7 +138,7 @@ export async function login(
 
 async function fail(
   deps: ApiDeps,
-  f: { ip: string; origin: RequestOrigin; email: string; user?: User; reason: FailureReason },
+  f: { ip: string; origin: RequestOrigin; typed: ReturnType<typeof typedEmailDetails>; user?: User; reason: FailureReason },
 ): Promise<never> {
   const locked = f.reason === 'bad_password' && f.user ? await recordAccountFailure(deps, f.user.id) : false;
   const ipBlocked = await recordIpFailure(deps, f.ip);
@@ -135,7 +147,7 @@ async function fail(
     outcome: 'failure',
     actor: f.user ? { type: 'user', id: f.user.id } : { type: 'anonymous' },
     origin: f.origin,
-    details: { email: f.email, reason: f.reason },
+    details: { ...f.typed, reason: f.reason },
   });
   if (locked && f.user) {
     await deps.audit.record({
@@ -144,7 +156,7 @@ async function fail(
       actor: { type: 'system' },
       origin: f.origin,
       resource: { type: 'user', id: f.user.id },
-      details: { email: f.email, lockMinutes: deps.config.accountLockout.lockMs / 60_000 },
+      details: { email: f.user.email, lockMinutes: deps.config.accountLockout.lockMs / 60_000 },
     });
   }
   if (ipBlocked) {

@@ -140,13 +140,13 @@ function actionsQuery(r: Range): SQL {
 
 /**
  * Accounts tried are told apart by the email typed (every sign-in failure carries it, unknown
- * accounts included), falling back to the user id for rows without one.
+ * accounts included, or its fingerprint when it was not an email), falling back to the user id.
  */
 function failedLoginIpsQuery(r: Range): SQL {
   return sql`
     select a.ip,
            count(*)::int as failures,
-           count(distinct coalesce(lower(a.details->>'email'), case when a.actor_type = 'user' then a.actor_id end, a.details->>'userId'))::int
+           count(distinct coalesce(lower(a.details->>'email'), a.details->>'emailFingerprint', case when a.actor_type = 'user' then a.actor_id end, a.details->>'userId'))::int
              as distinct_accounts,
            ${iso(sql`max(a.at)`)} as last_at
     from audit_logs a

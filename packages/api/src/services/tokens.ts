@@ -18,6 +18,12 @@ export interface TokenService {
   /** The successor is derived from its parent, so a replay inside the grace window can be answered with the same token without storing it. */
   successorOf(refreshToken: string): string;
   hashRefreshToken(refreshToken: string): string;
+  /**
+   * A keyed hash of an identifier the audit log must not hold in the clear (what was typed into a
+   * sign-in's email field): equal inputs match, but without the server's secret it cannot be
+   * reversed by guessing.
+   */
+  fingerprint(value: string): string;
 }
 
 const ALGORITHM = 'HS256';
@@ -33,6 +39,7 @@ export function createTokenService(opts: {
   // Imported once: key import per request is measurable in the benchmarks.
   const signingKey: KeyObject = createSecretKey(Buffer.from(deriveKey(opts.secret, 'tapevision access-token v1')));
   const successorKey = Buffer.from(deriveKey(opts.secret, 'tapevision refresh-successor v1'));
+  const fingerprintKey = Buffer.from(deriveKey(opts.secret, 'tapevision identifier-fingerprint v1'));
   // Verified tokens by their full text: a forged or altered token never matches an entry.
   const verified = new Map<string, AccessClaims>();
 
@@ -88,6 +95,7 @@ export function createTokenService(opts: {
     newRefreshToken: () => randomBytes(32).toString('base64url'),
     successorOf: (refreshToken) => createHmac('sha256', successorKey).update(refreshToken).digest('base64url'),
     hashRefreshToken: (refreshToken) => createHash('sha256').update(refreshToken).digest('hex'),
+    fingerprint: (value) => createHmac('sha256', fingerprintKey).update(value).digest('base64url'),
   };
 }
 

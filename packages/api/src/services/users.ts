@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, ilike, isNull, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, ilike, isNull, lte, or, sql } from 'drizzle-orm';
 import { apiKeys, users, type User } from '@tapevision/db';
 import type { RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
@@ -6,6 +6,7 @@ import { appError } from '../errors.ts';
 import type { Role } from '../permissions.ts';
 import { assessPassword } from '../schemas/password.ts';
 import { findUserByEmail } from './login.ts';
+import { recordAccountFailure } from './login-throttle.ts';
 import { generateOneTimePassword } from './passwords.ts';
 import { toPublicUser, type PublicUser } from './principal.ts';
 import { endUserSessions, listLiveSessions, revokeUserSessions } from './sessions.ts';
@@ -248,8 +249,29 @@ export async function changeOwnPassword(
 ): Promise<{ revokedSessions: number }> {
   const user = await requireUser(deps, input.userId);
   const audit = { actor: { type: 'user' as const, id: user.id }, origin: input.origin, resource: { type: 'user', id: user.id } };
+  // A stolen session must not become an unthrottled password oracle: wrong current passwords count
+  // toward the same lock-out as sign-ins, and a locked account cannot change its password either.
+  const lockedError = (until: Date) => {
+    const retryAfterMs = Math.max(0, until.getTime() - deps.clock.now().getTime());
+    return appError('TOO_MANY_REQUESTS', 'Too many wrong passwords: try again later', { reason: 'ACCOUNT_LOCKED', retryAfterMs });
+  };
+  if (user.lockedUntil && user.lockedUntil > deps.clock.now()) {
+    await deps.audit.record({ ...audit, action: 'auth.password_change_failed', outcome: 'denied', details: { reason: 'locked' } });
+    throw lockedError(user.lockedUntil);
+  }
   if (!(await deps.passwords.verify(user.passwordHash, input.currentPassword))) {
+    const locked = await recordAccountFailure(deps, user.id);
     await deps.audit.record({ ...audit, action: 'auth.password_change_failed', outcome: 'failure', details: { reason: 'bad_current_password' } });
+    if (locked) {
+      await deps.audit.record({
+        action: 'auth.account_locked',
+        outcome: 'success',
+        actor: { type: 'system' },
+        origin: input.origin,
+        resource: { type: 'user', id: user.id },
+        details: { email: user.email, lockMinutes: deps.config.accountLockout.lockMs / 60_000, via: 'password_change' },
+      });
+    }
     throw appError('BAD_REQUEST', 'The current password is not correct', { reason: 'INVALID_CURRENT_PASSWORD' });
   }
   if (input.currentPassword === input.newPassword) {
@@ -260,9 +282,19 @@ export async function changeOwnPassword(
   const now = deps.clock.now();
   const passwordHash = await deps.passwords.hash(input.newPassword);
   const revocation = await deps.db.transaction(async (tx) => {
-    await tx.update(users).set({ passwordHash, mustChangePassword: false, passwordChangedAt: now, updatedAt: now }).where(eq(users.id, user.id));
+    // Not while a lock started meanwhile (parallel wrong guesses): the right one must not slip past it.
+    const changed = await tx
+      .update(users)
+      .set({ passwordHash, mustChangePassword: false, passwordChangedAt: now, updatedAt: now, failedLoginCount: 0, failedLoginWindowStart: null })
+      .where(and(eq(users.id, user.id), or(isNull(users.lockedUntil), lte(users.lockedUntil, now))))
+      .returning({ lockedUntil: users.lockedUntil });
+    if (changed.length === 0) return null;
     return endUserSessions(deps, tx, { userId: user.id, reason: 'password_changed', exceptSessionId: input.sessionId });
   });
+  if (!revocation) {
+    await deps.audit.record({ ...audit, action: 'auth.password_change_failed', outcome: 'denied', details: { reason: 'locked' } });
+    throw lockedError(new Date(now.getTime() + deps.config.accountLockout.lockMs));
+  }
   await revocation.announce();
   await deps.audit.record({ ...audit, action: 'auth.password_changed', outcome: 'success', details: { revokedSessions: revocation.ids.length } });
   return { revokedSessions: revocation.ids.length };
