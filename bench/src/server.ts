@@ -57,6 +57,8 @@ const switchable = (real: AuditRecorder): AuditRecorder => {
   auditLog = real;
   return {
     record: (event) => (auditing ? real.record(event) : Promise.resolve()),
+    recordIn: (tx, event) => (auditing ? real.recordIn(tx, event) : Promise.resolve()),
+    committed: () => real.committed(),
     flush: () => real.flush(),
     close: (timeoutMs) => real.close(timeoutMs),
   };

@@ -15,6 +15,7 @@ import {
   createRateLimiter,
   createAuditRecorder,
   createAuditWriter,
+  createAuditSealer,
   createBotRunner,
   createMarketProducer,
   createMarketTape,
@@ -121,8 +122,15 @@ export async function createApp(opts: AppOptions): Promise<App> {
       maxQueue: config.audit.maxQueue,
       onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
     }),
+    // Rows of state changes, written in their transactions; it also seals what a killed process left.
+    createAuditSealer({
+      db: database.db,
+      logger,
+      onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
+    }),
     clock,
   );
+  recorder.committed();
   const audit = opts.wrapAuditRecorder?.(recorder) ?? recorder;
   const apiKeyUsage = createLastUsedTracker({ db: database.db, logger });
   const market = createMarketTape({ bus: database.bus, capacity: config.market.bufferSize });

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, isNull } from 'drizzle-orm';
 import { apiKeys, users, type ApiKey, type EventBus, type User } from '@tapevision/db';
-import type { RequestOrigin } from '../audit/recorder.ts';
+import { auditedTransaction, type RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
 import { isPermission, roleHasPermission, type Permission } from '../permissions.ts';
@@ -109,27 +109,31 @@ export async function createApiKey(
   }
   const prefix = newPrefix();
   const secret = newSecret();
-  const [row] = await deps.db
-    .insert(apiKeys)
-    .values({
-      userId: actor.userId,
-      name: input.name,
-      prefix,
-      secretHash: hashSecret(secret).toString('hex'),
-      permissions: requested,
-      rateLimitPerMinute: input.rateLimit ?? null,
-      createdAt: now,
-      expiresAt: input.expiresAt ?? null,
-    })
-    .returning();
-  if (!row) throw new Error('api key insert returned nothing');
-  await deps.audit.record({
-    action: 'apikey.created',
-    outcome: 'success',
-    actor: { type: 'user', id: actor.userId },
-    origin: actor.origin,
-    resource: { type: 'apikey', id: row.id },
-    details: { name: row.name, prefix: `${API_KEY_PREFIX}_${prefix}`, permissions: requested, expiresAt: row.expiresAt, rateLimit: row.rateLimitPerMinute },
+  // The key and its audit row commit together.
+  const row = await auditedTransaction(deps, async (tx) => {
+    const [row] = await tx
+      .insert(apiKeys)
+      .values({
+        userId: actor.userId,
+        name: input.name,
+        prefix,
+        secretHash: hashSecret(secret).toString('hex'),
+        permissions: requested,
+        rateLimitPerMinute: input.rateLimit ?? null,
+        createdAt: now,
+        expiresAt: input.expiresAt ?? null,
+      })
+      .returning();
+    if (!row) throw new Error('api key insert returned nothing');
+    await deps.audit.recordIn(tx, {
+      action: 'apikey.created',
+      outcome: 'success',
+      actor: { type: 'user', id: actor.userId },
+      origin: actor.origin,
+      resource: { type: 'apikey', id: row.id },
+      details: { name: row.name, prefix: `${API_KEY_PREFIX}_${prefix}`, permissions: requested, expiresAt: row.expiresAt, rateLimit: row.rateLimitPerMinute },
+    });
+    return row;
   });
   return { key: formatKey(prefix, secret), apiKey: toApiKeyView(row, null, now) };
 }
@@ -158,21 +162,19 @@ async function ownedKey(deps: ApiDeps, id: string, actor: Actor): Promise<ApiKey
 export async function revokeApiKey(deps: ApiDeps, id: string, actor: Actor): Promise<ApiKeyView> {
   const key = await ownedKey(deps, id, actor);
   const now = deps.clock.now();
-  const [row] = await deps.db
-    .update(apiKeys)
+  const [row] = await auditedTransaction(deps, async (tx) => {
+    await deps.audit.recordIn(tx, {
+      action: 'apikey.revoked',
+      outcome: 'success',
+      actor: { type: 'user', id: actor.userId },
+      origin: actor.origin,
+      resource: { type: 'apikey', id },
+      details: { prefix: `${API_KEY_PREFIX}_${key.prefix}`, ownerId: key.userId },
+    });
     // The previous hash stays, so a grace-period secret is also refused as REVOKED, not unknown.
-    .set({ revokedAt: key.revokedAt ?? now })
-    .where(eq(apiKeys.id, id))
-    .returning();
-  await invalidateApiKey(deps.bus, id);
-  await deps.audit.record({
-    action: 'apikey.revoked',
-    outcome: 'success',
-    actor: { type: 'user', id: actor.userId },
-    origin: actor.origin,
-    resource: { type: 'apikey', id },
-    details: { prefix: `${API_KEY_PREFIX}_${key.prefix}`, ownerId: key.userId },
+    return tx.update(apiKeys).set({ revokedAt: key.revokedAt ?? now }).where(eq(apiKeys.id, id)).returning();
   });
+  await invalidateApiKey(deps.bus, id);
   return toApiKeyView(row as ApiKey, null, now);
 }
 
@@ -191,27 +193,29 @@ export async function rollApiKey(
   if (key.revokedAt) throw appError('PRECONDITION_FAILED', 'A revoked key cannot be rolled', { reason: 'API_KEY_REVOKED' });
   if (key.expiresAt && key.expiresAt <= now) throw appError('PRECONDITION_FAILED', 'An expired key cannot be rolled', { reason: 'API_KEY_EXPIRED' });
   const secret = newSecret();
-  const [row] = await deps.db
-    .update(apiKeys)
-    .set({
-      secretHash: hashSecret(secret).toString('hex'),
-      // Kept even without a grace period (it then ends now), so the old secret is refused as
-      // ROLLED, not as an unknown key.
-      previousSecretHash: key.secretHash,
-      previousExpiresAt: new Date(now.getTime() + input.graceSeconds * 1000),
-      rolledAt: now,
-    })
-    .where(eq(apiKeys.id, key.id))
-    .returning();
-  await invalidateApiKey(deps.bus, key.id);
-  await deps.audit.record({
-    action: 'apikey.rolled',
-    outcome: 'success',
-    actor: { type: 'user', id: actor.userId },
-    origin: actor.origin,
-    resource: { type: 'apikey', id: key.id },
-    details: { prefix: `${API_KEY_PREFIX}_${key.prefix}`, graceSeconds: input.graceSeconds },
+  const [row] = await auditedTransaction(deps, async (tx) => {
+    await deps.audit.recordIn(tx, {
+      action: 'apikey.rolled',
+      outcome: 'success',
+      actor: { type: 'user', id: actor.userId },
+      origin: actor.origin,
+      resource: { type: 'apikey', id: key.id },
+      details: { prefix: `${API_KEY_PREFIX}_${key.prefix}`, graceSeconds: input.graceSeconds },
+    });
+    return tx
+      .update(apiKeys)
+      .set({
+        secretHash: hashSecret(secret).toString('hex'),
+        // Kept even without a grace period (it then ends now), so the old secret is refused as
+        // ROLLED, not as an unknown key.
+        previousSecretHash: key.secretHash,
+        previousExpiresAt: new Date(now.getTime() + input.graceSeconds * 1000),
+        rolledAt: now,
+      })
+      .where(eq(apiKeys.id, key.id))
+      .returning();
   });
+  await invalidateApiKey(deps.bus, key.id);
   return { key: formatKey(key.prefix, secret), apiKey: toApiKeyView(row as ApiKey, null, now) };
 }
 
