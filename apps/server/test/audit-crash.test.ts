@@ -86,7 +86,7 @@ function startLoad(trpcUrl: string, token: string) {
     });
   const keyLoop = () =>
     loop(async (id) => {
-      await client(id).apiKeys.create.mutate({ name: `key ${id}`, permissions: ['market.read'] });
+      await client(id).apiKeys.create.mutate({ name: `key ${id}`, permissions: ['trading.view'] });
       return 'apikey.created';
     });
   const userLoop = () =>
@@ -138,17 +138,19 @@ describe('a crash mid-load', () => {
     await httpClient({ trpcUrl }, { token: accessToken }).system.start.mutate();
 
     const load = startLoad(trpcUrl, accessToken);
-    // Long enough for a few flushes and many orders, short enough to catch most of them in flight.
-    await new Promise((r) => setTimeout(r, 3_000));
+    const count = (action: string) => [...load.answered.values()].filter((a) => a.action === action).length;
+    // Kill once every kind of change has been answered a few times (however slow this machine is
+    // today), with every loop still sending.
+    const deadline = Date.now() + 90_000;
+    while (count('trade.executed') + count('trade.rejected') < 10 || count('apikey.created') < 3 || count('user.role_changed') < 2 || count('auth.login_failed') < 3) {
+      if (Date.now() > deadline) throw new Error(`load too slow: ${JSON.stringify([...load.answered.values()].map((a) => a.action))}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const killedAt = Date.now();
     first.child.kill('SIGKILL');
     await first.exited;
     await load.stop();
     const answered = load.answered;
-    const count = (action: string) => [...answered.values()].filter((a) => a.action === action).length;
-    expect(count('trade.executed') + count('trade.rejected'), 'orders answered before the kill').toBeGreaterThan(5);
-    expect(count('apikey.created'), 'keys answered before the kill').toBeGreaterThan(3);
-    expect(count('user.created'), 'users answered before the kill').toBeGreaterThan(1);
 
     // The next start on the same data seals what the killed process left; a clean stop finishes it.
     const second = startServerProcess(where.env);
@@ -161,9 +163,9 @@ describe('a crash mid-load', () => {
       db.audit.filter((r) => (Array.isArray(action) ? action.includes(r.action) : r.action === action) && r.resourceId === resourceId);
 
     // Every change that exists has exactly one row.
-    expect(db.orders.length).toBeGreaterThan(5);
+    expect(db.orders.length).toBeGreaterThanOrEqual(10);
     for (const order of db.orders) expect(rowsFor(['trade.executed', 'trade.rejected'], order.id), `order ${order.clientOrderId}`).toHaveLength(1);
-    expect(db.keys.length).toBeGreaterThan(3);
+    expect(db.keys.length).toBeGreaterThanOrEqual(3);
     for (const key of db.keys) expect(rowsFor('apikey.created', key.id), `key ${key.name}`).toHaveLength(1);
     for (const user of db.users) {
       const created = user.email === ADMIN.email ? 'user.bootstrap_admin' : 'user.created';
@@ -181,7 +183,7 @@ describe('a crash mid-load', () => {
       else missing.push(`${requestId} ${action} answered ${killedAt - at} ms before the kill`);
     }
     expect(missing).toEqual([]);
-    expect(count('auth.login_failed'), 'failed sign-ins answered').toBeGreaterThan(0);
+    // Those lost, if any, are only the batched ones answered inside the stated window.
     expect(lostRecently).toBeLessThanOrEqual(count('auth.login_failed'));
 
     const verify = await runServerCli({ file: 'audit-verify.ts', script: 'audit:verify' }, where.env);
