@@ -155,7 +155,8 @@ describe('a crash mid-load', () => {
     // The next start on the same data seals what the killed process left; a clean stop finishes it.
     const second = startServerProcess(where.env);
     await second.listening(150_000);
-    expect((await second.stop()).code).toBe(0);
+    const stopped = await second.stop();
+    expect(stopped.code, second.stdout + second.stderr).toBe(0);
 
     const db = await readAll(where);
     expect(db.outbox, 'rows left unsealed').toEqual([]);
