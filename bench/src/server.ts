@@ -48,6 +48,8 @@ const config = {
   rateLimits: { login: unlimited, api: unlimited, 'trading.execute': unlimited, 'trading.reduce': unlimited },
   wsLimits: { ...base.wsLimits, messagesPerMinute: 100_000_000, maxConnectionsPerPrincipal: 100_000 },
   market: { ...base.market, printsPerSecond: opts.printsPerSecond ?? base.market.printsPerSecond },
+  // Every load generator connects from 127.0.0.1 (500 fan-out clients among them).
+  http: { ...base.http, maxConnectionsPerIp: 0 },
 };
 // The unaudited baseline is the same process with the recorder switched off: the audited and
 // unaudited runs then share one warmed-up server and database, so only the audit log differs.
@@ -57,6 +59,8 @@ const switchable = (real: AuditRecorder): AuditRecorder => {
   auditLog = real;
   return {
     record: (event) => (auditing ? real.record(event) : Promise.resolve()),
+    recordIn: (tx, event) => (auditing ? real.recordIn(tx, event) : Promise.resolve()),
+    committed: () => real.committed(),
     flush: () => real.flush(),
     close: (timeoutMs) => real.close(timeoutMs),
   };

@@ -15,6 +15,7 @@ import {
   createRateLimiter,
   createAuditRecorder,
   createAuditWriter,
+  createAuditSealer,
   createBotRunner,
   createHousekeeping,
   type Housekeeping,
@@ -153,7 +154,18 @@ export async function createApp(opts: AppOptions): Promise<App> {
     maxQueue: config.audit.maxQueue,
     onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
   });
-  const recorder = createAuditRecorder(writer, clock);
+  const recorder = createAuditRecorder(
+    writer,
+    // Rows of state changes, written in their transactions; it also seals what a killed process left.
+    createAuditSealer({
+      db: database.db,
+      logger,
+      key: signingKeyOf(auditKeys),
+      onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
+    }),
+    clock,
+  );
+  recorder.committed();
   const checkpoints = startAuditCheckpoints({
     db: database.db,
     keys: auditKeys,

@@ -1,7 +1,10 @@
+import type { Database, Queryable, Tx } from '@tapevision/db';
 import type { Clock } from '../deps.ts';
 import { severityOf, type AuditAction } from './actions.ts';
 import type { ChainedContent } from './chain.ts';
 import { redactSecrets } from './redact.ts';
+import { createRowIdSource } from './row-id.ts';
+import type { AuditSealer } from './sealer.ts';
 import type { AuditWriter } from './writer.ts';
 
 export type AuditOutcome = 'success' | 'failure' | 'denied';
@@ -29,11 +32,21 @@ export interface AuditEvent {
 
 export interface AuditRecorder {
   /**
-   * Files one event. LOW and MEDIUM events are queued and the promise resolves at once; HIGH and
-   * CRITICAL ones resolve only once written (to the database, or durably to the spool).
+   * Files an event that changed nothing (a failed sign-in, a denial, a read). LOW and MEDIUM
+   * events are queued and the promise resolves at once (a crash loses what is queued, up to
+   * AUDIT_FLUSH_MS of them); HIGH and CRITICAL ones resolve only once written (to the database,
+   * or durably to the spool).
    */
   record(event: AuditEvent): Promise<void>;
-  /** Writes everything queued; resolves when it is in the database. */
+  /**
+   * Files the event of a state change inside the transaction that makes the change: the row
+   * commits, or rolls back, with it. Run the transaction through `auditedTransaction` so the row
+   * is chained right after the commit.
+   */
+  recordIn(tx: Queryable, event: AuditEvent): Promise<void>;
+  /** A transaction that may have recorded rows ended: chain them now rather than at the next poll. */
+  committed(): void;
+  /** Writes everything queued and chains every row committed so far; resolves when it is in the log. */
   flush(): Promise<void>;
   /** Flushes (for at most `timeoutMs`; what is left stays in the spool) and stops: shutdown. */
   close(timeoutMs?: number): Promise<void>;
@@ -57,16 +70,38 @@ export function auditContent(event: AuditEvent, at: Date): ChainedContent {
   };
 }
 
-export function createAuditRecorder(writer: AuditWriter, clock: Clock): AuditRecorder {
+export function createAuditRecorder(writer: AuditWriter, sealer: AuditSealer, clock: Clock): AuditRecorder {
+  const nextRowId = createRowIdSource();
   return {
     record(event) {
       const content = auditContent(event, clock.now());
       const severity = content.severity;
       return writer.append(content, severity === 'HIGH' || severity === 'CRITICAL');
     },
-    flush: () => writer.flush(),
-    close: (timeoutMs) => writer.close(timeoutMs),
+    recordIn: (tx, event) => sealer.insert(tx, nextRowId(), auditContent(event, clock.now())),
+    committed: () => sealer.kick(),
+    async flush() {
+      await writer.flush();
+      await sealer.flush();
+    },
+    async close(timeoutMs) {
+      const started = Date.now();
+      await sealer.close(timeoutMs);
+      await writer.close(timeoutMs === undefined ? undefined : Math.max(1_000, timeoutMs - (Date.now() - started)));
+    },
   };
+}
+
+/**
+ * One transaction whose audit rows (`deps.audit.recordIn(tx, …)`) commit with the change and are
+ * chained right after the commit, without the caller waiting for that.
+ */
+export async function auditedTransaction<T>(deps: { db: Database; audit: AuditRecorder }, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  try {
+    return await deps.db.transaction(fn);
+  } finally {
+    deps.audit.committed();
+  }
 }
 
 // Postgres text and jsonb refuse NUL characters and lone surrogates; a row carrying one would

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { detachedFromRequest, type Database } from '@tapevision/db';
+import { detachedFromRequest, type Database, type Queryable } from '@tapevision/db';
 import type { Logger } from 'pino';
 import { createChainCursor, GENESIS_HASH, type ChainedContent, type ChainedRow } from './chain.ts';
 import type { SigningKey } from './keys.ts';
@@ -281,9 +281,11 @@ export function createAuditWriter(opts: AuditWriterOptions): AuditWriter {
  * statement: atomic without BEGIN/COMMIT, and one round trip, so the database is not left waiting
  * on a busy event loop between the steps of a transaction. The rows travel as one JSON parameter
  * unpacked by json_to_recordset: several times faster than a VALUES list of 17 parameters a row,
- * and never near the protocol's 65,535-parameter limit.
+ * and never near the protocol's 65,535-parameter limit. Without `skipWritten` a row already there
+ * fails the statement instead (the sealer: it must never drop a row it took from the outbox).
  */
-async function insertRows(db: Database, rows: readonly AuditRow[]): Promise<void> {
+export async function insertRows(db: Queryable, rows: readonly AuditRow[], opts: { skipWritten?: boolean } = {}): Promise<void> {
+  const skipWritten = opts.skipWritten ?? true;
   if (rows.length === 0) return;
   const heads = new Map<string, AuditRow>();
   for (const row of rows) {
@@ -301,7 +303,7 @@ async function insertRows(db: Database, rows: readonly AuditRow[]): Promise<void
         id uuid, at timestamptz, "actorType" text, "actorId" text, action text, outcome text, severity text,
         "resourceType" text, "resourceId" text, ip text, "userAgent" text, "requestId" text, details jsonb,
         "chainId" text, seq bigint, "prevHash" text, hash text, "keyId" text)
-      on conflict (chain_id, seq) do nothing
+      ${skipWritten ? sql`on conflict (chain_id, seq) do nothing` : sql``}
       returning 1
     )
     insert into audit_chains (chain_id, anchor_hash, head_seq, head_hash)

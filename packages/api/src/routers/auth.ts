@@ -40,31 +40,46 @@ export const authRouter = router({
     // page can make, and the fresh token would go back over that page's socket.
     const presented = fromBody ?? (ctx.transport === 'http' ? ctx.cookies[REFRESH_COOKIE] : undefined);
     if (!presented) throw appError('UNAUTHORIZED', 'Sign in to continue', { reason: 'NO_REFRESH_TOKEN' });
-    const result = await rotateRefreshToken(ctx.deps, presented);
+    // A rotation and a detected reuse change the session: their rows commit with the change.
+    const result = await rotateRefreshToken(ctx.deps, presented, (outcome) =>
+      outcome.kind === 'rotated'
+        ? {
+            action: 'auth.refresh',
+            outcome: 'success',
+            actor: { type: 'user', id: outcome.live.user.id },
+            origin: ctx.origin,
+            resource: { type: 'session', id: outcome.live.session.id },
+          }
+        : outcome.kind === 'reuse'
+          ? {
+              action: 'auth.refresh_reuse',
+              outcome: 'denied',
+              actor: { type: 'user', id: outcome.userId },
+              origin: ctx.origin,
+              resource: { type: 'session', id: outcome.sessionId },
+              details: { action: 'session_revoked' },
+            }
+          : null,
+    );
     if (result.kind !== 'rotated') {
       if (!fromBody) ctx.setCookie(clearedRefreshCookie({ secure: ctx.secure }));
       const reused = result.kind === 'reuse';
-      await ctx.deps.audit.record({
-        action: reused ? 'auth.refresh_reuse' : 'auth.refresh_failed',
-        outcome: reused ? 'denied' : 'failure',
-        actor: result.userId ? { type: 'user', id: result.userId } : { type: 'anonymous' },
-        origin: ctx.origin,
-        resource: result.sessionId ? { type: 'session', id: result.sessionId } : undefined,
-        details: reused ? { action: 'session_revoked' } : { reason: result.reason },
-      });
+      if (result.kind === 'invalid') {
+        await ctx.deps.audit.record({
+          action: 'auth.refresh_failed',
+          outcome: 'failure',
+          actor: result.userId ? { type: 'user', id: result.userId } : { type: 'anonymous' },
+          origin: ctx.origin,
+          resource: result.sessionId ? { type: 'session', id: result.sessionId } : undefined,
+          details: { reason: result.reason },
+        });
+      }
       throw appError('UNAUTHORIZED', 'Your session has ended. Sign in again.', {
         reason: reused ? 'REFRESH_TOKEN_REUSED' : 'SESSION_ENDED',
       });
     }
     const { user, session } = result.live;
     const access = await issueAccessToken(ctx.deps, user, session.id);
-    await ctx.deps.audit.record({
-      action: 'auth.refresh',
-      outcome: 'success',
-      actor: { type: 'user', id: user.id },
-      origin: ctx.origin,
-      resource: { type: 'session', id: session.id },
-    });
     const base = { ...access, user: toPublicUser(user) };
     if (fromBody) return { ...base, refreshToken: result.refreshToken };
     ctx.setCookie(refreshCookie(result.refreshToken, { secure: ctx.secure, expiresAt: session.absoluteExpiresAt, now: ctx.deps.clock.now() }));
@@ -73,15 +88,14 @@ export const authRouter = router({
 
   logout: sessionProcedure('account.self', self).mutation(async ({ ctx }) => {
     const { principal } = ctx;
-    await revokeSession(ctx.deps, { userId: principal.userId, sessionId: principal.sessionId, reason: 'logout' });
-    ctx.setCookie(clearedRefreshCookie({ secure: ctx.secure }));
-    await ctx.deps.audit.record({
+    await revokeSession(ctx.deps, { userId: principal.userId, sessionId: principal.sessionId, reason: 'logout' }, () => ({
       action: 'auth.logout',
       outcome: 'success',
       actor: { type: 'user', id: principal.userId },
       origin: ctx.origin,
       resource: { type: 'session', id: principal.sessionId },
-    });
+    }));
+    ctx.setCookie(clearedRefreshCookie({ secure: ctx.secure }));
     return { ok: true as const };
   }),
 

@@ -29,34 +29,36 @@ export const sessionsRouter = router({
     .mutation(async ({ ctx, input }) => {
       const { principal } = ctx;
       // Scoped to the caller's own sessions: another user's id is simply "not found".
-      const ok = await revokeSession(ctx.deps, { userId: principal.userId, sessionId: input.sessionId, reason: 'revoked_by_user' });
+      const ok = await revokeSession(ctx.deps, { userId: principal.userId, sessionId: input.sessionId, reason: 'revoked_by_user' }, (revoked) =>
+        revoked
+          ? {
+              action: 'session.revoked',
+              outcome: 'success',
+              actor: { type: 'user', id: principal.userId },
+              origin: ctx.origin,
+              resource: { type: 'session', id: input.sessionId },
+              details: { current: input.sessionId === principal.sessionId },
+            }
+          : null,
+      );
       if (!ok) throw appError('NOT_FOUND', 'No such session', { reason: 'SESSION_NOT_FOUND' });
-      await ctx.deps.audit.record({
-        action: 'session.revoked',
-        outcome: 'success',
-        actor: { type: 'user', id: principal.userId },
-        origin: ctx.origin,
-        resource: { type: 'session', id: input.sessionId },
-        details: { current: input.sessionId === principal.sessionId },
-      });
       return { ok: true as const };
     }),
 
   revokeOthers: sessionProcedure('account.self').mutation(async ({ ctx }) => {
     const { principal } = ctx;
-    const revoked = await revokeUserSessions(ctx.deps, {
-      userId: principal.userId,
-      reason: 'signed_out_elsewhere',
-      exceptSessionId: principal.sessionId,
-    });
-    await ctx.deps.audit.record({
-      action: 'session.revoked',
-      outcome: 'success',
-      actor: { type: 'user', id: principal.userId },
-      origin: ctx.origin,
-      resource: { type: 'user', id: principal.userId },
-      details: { scope: 'others', count: revoked.length },
-    });
+    const revoked = await revokeUserSessions(
+      ctx.deps,
+      { userId: principal.userId, reason: 'signed_out_elsewhere', exceptSessionId: principal.sessionId },
+      (ids) => ({
+        action: 'session.revoked',
+        outcome: 'success',
+        actor: { type: 'user', id: principal.userId },
+        origin: ctx.origin,
+        resource: { type: 'user', id: principal.userId },
+        details: { scope: 'others', count: ids.length },
+      }),
+    );
     return { revoked: revoked.length };
   }),
 

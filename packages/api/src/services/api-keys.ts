@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, isNull } from 'drizzle-orm';
 import { apiKeys, users, type ApiKey, type EarlierSecret, type EventBus, type User } from '@tapevision/db';
-import type { RequestOrigin } from '../audit/recorder.ts';
+import { auditedTransaction, type RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
 import { isPermission, roleHasPermission, type Permission } from '../permissions.ts';
@@ -115,27 +115,31 @@ export async function createApiKey(
   }
   const prefix = newPrefix();
   const secret = newSecret();
-  const [row] = await deps.db
-    .insert(apiKeys)
-    .values({
-      userId: actor.userId,
-      name: input.name,
-      prefix,
-      secretHash: hashSecret(secret).toString('hex'),
-      permissions: requested,
-      rateLimitPerMinute: input.rateLimit ?? null,
-      createdAt: now,
-      expiresAt: input.expiresAt ?? null,
-    })
-    .returning();
-  if (!row) throw new Error('api key insert returned nothing');
-  await deps.audit.record({
-    action: 'apikey.created',
-    outcome: 'success',
-    actor: { type: 'user', id: actor.userId },
-    origin: actor.origin,
-    resource: { type: 'apikey', id: row.id },
-    details: { name: row.name, prefix: `${API_KEY_PREFIX}_${prefix}`, permissions: requested, expiresAt: row.expiresAt, rateLimit: row.rateLimitPerMinute },
+  // The key and its audit row commit together.
+  const row = await auditedTransaction(deps, async (tx) => {
+    const [row] = await tx
+      .insert(apiKeys)
+      .values({
+        userId: actor.userId,
+        name: input.name,
+        prefix,
+        secretHash: hashSecret(secret).toString('hex'),
+        permissions: requested,
+        rateLimitPerMinute: input.rateLimit ?? null,
+        createdAt: now,
+        expiresAt: input.expiresAt ?? null,
+      })
+      .returning();
+    if (!row) throw new Error('api key insert returned nothing');
+    await deps.audit.recordIn(tx, {
+      action: 'apikey.created',
+      outcome: 'success',
+      actor: { type: 'user', id: actor.userId },
+      origin: actor.origin,
+      resource: { type: 'apikey', id: row.id },
+      details: { name: row.name, prefix: `${API_KEY_PREFIX}_${prefix}`, permissions: requested, expiresAt: row.expiresAt, rateLimit: row.rateLimitPerMinute },
+    });
+    return row;
   });
   return { key: formatKey(prefix, secret), apiKey: toApiKeyView(row, null, now) };
 }
@@ -164,21 +168,19 @@ async function ownedKey(deps: ApiDeps, id: string, actor: Actor): Promise<ApiKey
 export async function revokeApiKey(deps: ApiDeps, id: string, actor: Actor): Promise<ApiKeyView> {
   const key = await ownedKey(deps, id, actor);
   const now = deps.clock.now();
-  const [row] = await deps.db
-    .update(apiKeys)
+  const [row] = await auditedTransaction(deps, async (tx) => {
+    await deps.audit.recordIn(tx, {
+      action: 'apikey.revoked',
+      outcome: 'success',
+      actor: { type: 'user', id: actor.userId },
+      origin: actor.origin,
+      resource: { type: 'apikey', id },
+      details: { prefix: `${API_KEY_PREFIX}_${key.prefix}`, ownerId: key.userId },
+    });
     // The previous hash stays, so a grace-period secret is also refused as REVOKED, not unknown.
-    .set({ revokedAt: key.revokedAt ?? now })
-    .where(eq(apiKeys.id, id))
-    .returning();
-  await invalidateApiKey(deps.bus, id);
-  await deps.audit.record({
-    action: 'apikey.revoked',
-    outcome: 'success',
-    actor: { type: 'user', id: actor.userId },
-    origin: actor.origin,
-    resource: { type: 'apikey', id },
-    details: { prefix: `${API_KEY_PREFIX}_${key.prefix}`, ownerId: key.userId },
+    return tx.update(apiKeys).set({ revokedAt: key.revokedAt ?? now }).where(eq(apiKeys.id, id)).returning();
   });
+  await invalidateApiKey(deps.bus, id);
   return toApiKeyView(row as ApiKey, null, now);
 }
 
@@ -202,7 +204,7 @@ export async function rollApiKey(
   actor: Actor,
 ): Promise<{ key: string; apiKey: ApiKeyView }> {
   const secret = newSecret();
-  const { row, now } = await deps.db.transaction(async (tx) => {
+  const { row, now } = await auditedTransaction(deps, async (tx) => {
     const [key] = await tx
       .select()
       .from(apiKeys)
@@ -223,6 +225,14 @@ export async function rollApiKey(
         reason: 'TOO_MANY_SECRETS_IN_GRACE',
       });
     }
+    await deps.audit.recordIn(tx, {
+      action: 'apikey.rolled',
+      outcome: 'success',
+      actor: { type: 'user', id: actor.userId },
+      origin: actor.origin,
+      resource: { type: 'apikey', id: key.id },
+      details: { prefix: `${API_KEY_PREFIX}_${key.prefix}`, graceSeconds: input.graceSeconds },
+    });
     const [updated] = await tx
       .update(apiKeys)
       .set({
@@ -239,14 +249,6 @@ export async function rollApiKey(
     return { row: updated as ApiKey, now };
   });
   await invalidateApiKey(deps.bus, row.id);
-  await deps.audit.record({
-    action: 'apikey.rolled',
-    outcome: 'success',
-    actor: { type: 'user', id: actor.userId },
-    origin: actor.origin,
-    resource: { type: 'apikey', id: row.id },
-    details: { prefix: `${API_KEY_PREFIX}_${row.prefix}`, graceSeconds: input.graceSeconds },
-  });
   return { key: formatKey(row.prefix, secret), apiKey: toApiKeyView(row, null, now) };
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, sql } from 'drizzle-orm';
 import { bots, users, type Bot, type Queryable, type Tx } from '@tapevision/db';
-import type { AuditActor, RequestOrigin } from '../audit/recorder.ts';
+import { auditedTransaction, type AuditActor, type RequestOrigin } from '../audit/recorder.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import { isEncrypted } from '../crypto/secret-box.ts';
 import { isSecretField, MaskedSecretError, maskSecrets, openSecrets, SECRET_MASK, sealSecrets } from '../crypto/secret-fields.ts';
@@ -163,8 +163,16 @@ async function announce(deps: ApiDeps, row: Pick<Bot, 'id'>): Promise<void> {
   }
 }
 
-async function audit(deps: ApiDeps, action: AuditAction, who: Pick<BotActor, 'actor' | 'origin'>, row: Bot, details: Record<string, unknown>): Promise<void> {
-  await deps.audit.record({
+// Inside the transaction of the change: the bot and its audit row commit together.
+async function audit(
+  deps: ApiDeps,
+  tx: Tx,
+  action: AuditAction,
+  who: Pick<BotActor, 'actor' | 'origin'>,
+  row: Bot,
+  details: Record<string, unknown>,
+): Promise<void> {
+  await deps.audit.recordIn(tx, {
     action,
     outcome: 'success',
     actor: who.actor,
@@ -190,7 +198,7 @@ export async function createBot(deps: ApiDeps, input: CreateBotInput, who: BotAc
   const now = deps.clock.now();
   let row: Bot;
   try {
-    row = await deps.db.transaction(async (tx: Tx) => {
+    row = await auditedTransaction(deps, async (tx: Tx) => {
       // Serialises creates per owner, so two at once cannot both pass the count.
       await tx.select({ id: users.id }).from(users).where(eq(users.id, who.userId)).for('update');
       const [{ count } = { count: 0 }] = await tx.select({ count: sql<number>`count(*)::int` }).from(bots).where(eq(bots.ownerId, who.userId));
@@ -211,13 +219,13 @@ export async function createBot(deps: ApiDeps, input: CreateBotInput, who: BotAc
         })
         .returning();
       if (!created) throw new Error('bot insert returned nothing');
+      await audit(deps, tx, 'bot.created', who, created, { strategy: created.strategy, symbols: created.symbols, sealedFields: secretFieldNames(sealed) });
       return created;
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken();
     throw err;
   }
-  await audit(deps, 'bot.created', who, row, { strategy: row.strategy, symbols: row.symbols, sealedFields: secretFieldNames(sealed) });
   await announce(deps, row);
   return toBotView(row);
 }
@@ -287,7 +295,7 @@ function canonical(value: unknown): string {
 export async function updateBot(deps: ApiDeps, input: UpdateBotInput, who: BotActor): Promise<BotView> {
   let result: { row: Bot; changed: string[]; secretsChanged: string[] } | null;
   try {
-    result = await deps.db.transaction(async (tx: Tx) => {
+    result = await auditedTransaction(deps, async (tx: Tx) => {
       const before = await visibleBot(tx, input.id, who, true);
       requireOwner(before, who);
       if (input.version !== undefined && input.version !== before.version) {
@@ -315,28 +323,27 @@ export async function updateBot(deps: ApiDeps, input: UpdateBotInput, who: BotAc
         .where(eq(bots.id, before.id))
         .returning();
       if (!row) throw new Error('bot update returned nothing');
-      return { row, changed, secretsChanged: changedSecretFields(before, sealed) };
+      const secretsChanged = changedSecretFields(before, sealed);
+      await audit(deps, tx, 'bot.updated', who, row, { changed, sealedFieldsChanged: secretsChanged, strategy: row.strategy, symbols: row.symbols });
+      return { row, changed, secretsChanged };
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken();
     throw err;
   }
-  const { row, changed, secretsChanged } = result;
-  if (changed.length > 0) {
-    await audit(deps, 'bot.updated', who, row, { changed, sealedFieldsChanged: secretsChanged, strategy: row.strategy, symbols: row.symbols });
-    await announce(deps, row);
-  }
+  const { row, changed } = result;
+  if (changed.length > 0) await announce(deps, row);
   return toBotView(row);
 }
 
 export async function deleteBot(deps: ApiDeps, id: string, who: BotActor): Promise<{ id: string; deleted: true }> {
-  const row = await deps.db.transaction(async (tx: Tx) => {
+  const row = await auditedTransaction(deps, async (tx: Tx) => {
     const before = await visibleBot(tx, id, who, true);
     requireOwnerOrAdmin(before, who);
     await tx.delete(bots).where(eq(bots.id, before.id));
+    await audit(deps, tx, 'bot.deleted', who, before, { strategy: before.strategy, wasRunning: before.status === 'running' });
     return before;
   });
-  await audit(deps, 'bot.deleted', who, row, { strategy: row.strategy, wasRunning: row.status === 'running' });
   await announce(deps, row);
   return { id: row.id, deleted: true };
 }
@@ -349,7 +356,7 @@ export async function ownerMayTrade(db: Queryable, ownerId: string): Promise<boo
 
 /** Idempotent: starting a running bot changes nothing and answers it as it is. */
 export async function startBot(deps: ApiDeps, id: string, who: BotActor): Promise<BotView> {
-  const { row, started } = await deps.db.transaction(async (tx: Tx) => {
+  const { row, started } = await auditedTransaction(deps, async (tx: Tx) => {
     const before = await visibleBot(tx, id, who, true);
     requireOwner(before, who);
     // A running bot places orders: the caller (a key, say) and the owner must both be allowed to.
@@ -370,18 +377,16 @@ export async function startBot(deps: ApiDeps, id: string, who: BotActor): Promis
       .where(eq(bots.id, before.id))
       .returning();
     if (!after) throw new Error('bot update returned nothing');
+    await audit(deps, tx, 'bot.started', who, after, { strategy: after.strategy, symbols: after.symbols });
     return { row: after, started: true };
   });
-  if (started) {
-    await audit(deps, 'bot.started', who, row, { strategy: row.strategy, symbols: row.symbols });
-    await announce(deps, row);
-  }
+  if (started) await announce(deps, row);
   return toBotView(row);
 }
 
 /** Idempotent: stopping a stopped bot changes nothing. */
 export async function stopBot(deps: ApiDeps, id: string, who: BotActor): Promise<BotView> {
-  const { row, stopped } = await deps.db.transaction(async (tx: Tx) => {
+  const { row, stopped } = await auditedTransaction(deps, async (tx: Tx) => {
     const before = await visibleBot(tx, id, who, true);
     requireOwnerOrAdmin(before, who);
     if (before.status === 'stopped') return { row: before, stopped: false };
@@ -391,12 +396,10 @@ export async function stopBot(deps: ApiDeps, id: string, who: BotActor): Promise
       .where(eq(bots.id, before.id))
       .returning();
     if (!after) throw new Error('bot update returned nothing');
+    await audit(deps, tx, 'bot.stopped', who, after, { reason: 'requested' });
     return { row: after, stopped: true };
   });
-  if (stopped) {
-    await audit(deps, 'bot.stopped', who, row, { reason: 'requested' });
-    await announce(deps, row);
-  }
+  if (stopped) await announce(deps, row);
   return toBotView(row);
 }
 
@@ -407,7 +410,7 @@ const RUNNER_ORIGIN: RequestOrigin = { ip: null, userAgent: 'bot-runner', reques
 
 /** Stops a running bot from the runner (its owner may no longer trade, say), keeping why. */
 export async function stopBotFromRunner(deps: ApiDeps, id: string, reason: string, lastError: string): Promise<Bot | null> {
-  const row = await deps.db.transaction(async (tx: Tx) => {
+  const row = await auditedTransaction(deps, async (tx: Tx) => {
     const [before] = await tx.select().from(bots).where(eq(bots.id, id)).for('update');
     if (!before || before.status !== 'running') return null;
     const [after] = await tx
@@ -415,12 +418,10 @@ export async function stopBotFromRunner(deps: ApiDeps, id: string, reason: strin
       .set({ status: 'stopped', lastError, updatedAt: deps.clock.now(), version: sql`${bots.version} + 1` })
       .where(eq(bots.id, id))
       .returning();
+    if (after) await audit(deps, tx, 'bot.stopped', { actor: { type: 'bot', id }, origin: RUNNER_ORIGIN }, after, { reason, lastError });
     return after ?? null;
   });
-  if (row) {
-    await audit(deps, 'bot.stopped', { actor: { type: 'bot', id }, origin: RUNNER_ORIGIN }, row, { reason, lastError });
-    await announce(deps, row);
-  }
+  if (row) await announce(deps, row);
   return row;
 }
 

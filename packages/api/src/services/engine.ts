@@ -1,7 +1,7 @@
 import { EventEmitter, on } from 'node:events';
 import { asc, eq, gt, sql } from 'drizzle-orm';
 import { engineEvents, engineState, type EngineEvent, type EngineStateRow, type Queryable, type Tx } from '@tapevision/db';
-import type { AuditActor, RequestOrigin } from '../audit/recorder.ts';
+import { auditedTransaction, type AuditActor, type AuditEvent, type RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
 import { isIdNotice } from './bus-stream.ts';
@@ -93,15 +93,17 @@ function toStatusEvent(row: EngineEvent): EngineStatusEvent {
 /**
  * Runs one change under the row lock, so starts, stops and configures from every process take
  * turns; the event row is written in the same transaction, so event ids follow commit order.
- * `change` returns null when there is nothing to do (an idempotent repeat): no event, no audit.
+ * `change` returns null when there is nothing to do (an idempotent repeat): no event, no audit;
+ * otherwise `audit`'s row commits with the change.
  */
 async function mutateEngine(
   deps: ApiDeps,
   kind: EngineEventKind,
   change: (row: EngineStateRow, now: Date) => Partial<EngineStateRow> | null,
+  audit: (before: EngineStateRow, after: EngineStateRow, event: EngineEvent) => AuditEvent,
 ): Promise<{ before: EngineStateRow; after: EngineStateRow; event: EngineEvent | null }> {
   await ensureRow(deps.db);
-  const result = await deps.db.transaction(async (tx: Tx) => {
+  const result = await auditedTransaction(deps, async (tx: Tx) => {
     const [before] = await tx.select().from(engineState).where(eq(engineState.id, 1)).for('update');
     if (!before) throw new Error('engine_state row missing');
     const now = deps.clock.now();
@@ -114,66 +116,72 @@ async function mutateEngine(
       .returning();
     if (!after) throw new Error('engine_state update returned nothing');
     const [event] = await tx.insert(engineEvents).values({ at: now, kind, payload: eventPayload(after) }).returning();
-    return { before, after, event: event ?? null };
+    if (!event) throw new Error('engine event insert returned nothing');
+    await deps.audit.recordIn(tx, audit(before, after, event));
+    return { before, after, event };
   });
   if (result.event) await deps.bus.publish(ENGINE_EVENTS_CHANNEL, { id: result.event.id.toString() });
   return result;
 }
 
 export async function startEngine(deps: ApiDeps, who: EngineActor): Promise<EngineStatus> {
-  const { after, event } = await mutateEngine(deps, 'started', (row, now) =>
-    row.state === 'running' ? null : { state: 'running', startedAt: now, updatedBy: actorLabel(who.actor) },
-  );
-  if (event) {
-    await deps.audit.record({
+  const { after } = await mutateEngine(
+    deps,
+    'started',
+    (row, now) => (row.state === 'running' ? null : { state: 'running', startedAt: now, updatedBy: actorLabel(who.actor) }),
+    (_before, after, event) => ({
       action: 'system.engine_started',
       outcome: 'success',
       actor: who.actor,
       origin: who.origin,
       resource: { type: 'engine', id: event.id.toString() },
       details: { version: after.version, startedAt: after.startedAt?.toISOString() ?? null },
-    });
-  }
+    }),
+  );
   return toStatus(after, deps.clock.now());
 }
 
 export async function stopEngine(deps: ApiDeps, who: EngineActor): Promise<EngineStatus> {
-  const { before, after, event } = await mutateEngine(deps, 'stopped', (row, now) =>
-    row.state === 'stopped' ? null : { state: 'stopped', stoppedAt: now, updatedBy: actorLabel(who.actor) },
-  );
-  if (event) {
-    const ranSeconds = before.startedAt && after.stoppedAt ? Math.floor((after.stoppedAt.getTime() - before.startedAt.getTime()) / 1000) : null;
-    await deps.audit.record({
+  const { after } = await mutateEngine(
+    deps,
+    'stopped',
+    (row, now) => (row.state === 'stopped' ? null : { state: 'stopped', stoppedAt: now, updatedBy: actorLabel(who.actor) }),
+    (before, after, event) => ({
       action: 'system.engine_stopped',
       outcome: 'success',
       actor: who.actor,
       origin: who.origin,
       resource: { type: 'engine', id: event.id.toString() },
-      details: { version: after.version, ranSeconds },
-    });
-  }
+      details: {
+        version: after.version,
+        ranSeconds: before.startedAt && after.stoppedAt ? Math.floor((after.stoppedAt.getTime() - before.startedAt.getTime()) / 1000) : null,
+      },
+    }),
+  );
   return toStatus(after, deps.clock.now());
 }
 
 export async function configureEngine(deps: ApiDeps, input: ConfigureSystemInput, who: EngineActor): Promise<EngineStatus> {
-  const { before, after, event } = await mutateEngine(deps, 'configured', (row, now) => {
+  const { after } = await mutateEngine(
+    deps,
+    'configured',
+    (row, now) => {
     const current = limitsOf(row);
     const merged = riskLimitsSchema.safeParse({ ...current, ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) });
     if (!merged.success) throw appError('BAD_REQUEST', 'Invalid risk limits', { issues: merged.error.issues });
     const next = merged.data;
     if ((Object.keys(next) as (keyof RiskLimits)[]).every((k) => next[k] === current[k])) return null;
     return { ...next, limitsUpdatedAt: now, limitsUpdatedBy: actorLabel(who.actor), updatedBy: actorLabel(who.actor) };
-  });
-  if (event) {
-    await deps.audit.record({
+    },
+    (before, after, event) => ({
       action: 'system.configured',
       outcome: 'success',
       actor: who.actor,
       origin: who.origin,
       resource: { type: 'engine', id: event.id.toString() },
       details: { version: after.version, before: limitsOf(before), after: limitsOf(after) },
-    });
-  }
+    }),
+  );
   return toStatus(after, deps.clock.now());
 }
 

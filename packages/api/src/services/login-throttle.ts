@@ -1,17 +1,19 @@
 import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import { loginIpThrottles, users, type Queryable } from '@tapevision/db';
+import { auditedTransaction, type AuditEvent } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 
-type Deps = Pick<ApiDeps, 'db' | 'clock' | 'config'>;
+type Deps = Pick<ApiDeps, 'db' | 'clock' | 'config' | 'audit'>;
 
 /**
  * Counts one failed login from `ip` under a row lock, so parallel failures are each counted and
- * the block starts exactly once. Returns true for the failure that started the block.
+ * the block starts exactly once. Returns true for the failure that started the block, whose
+ * `onBlock` audit row commits with the block.
  */
-export async function recordIpFailure(deps: Deps, ip: string): Promise<boolean> {
+export async function recordIpFailure(deps: Deps, ip: string, onBlock?: AuditEvent): Promise<boolean> {
   const now = deps.clock.now();
   const { maxFailures, windowMs, blockMs } = deps.config.ipThrottle;
-  return deps.db.transaction(async (tx) => {
+  return auditedTransaction(deps, async (tx) => {
     await tx
       .insert(loginIpThrottles)
       .values({ ip, failedCount: 0, windowStart: now })
@@ -30,18 +32,20 @@ export async function recordIpFailure(deps: Deps, ip: string): Promise<boolean> 
         blockedUntil: blocks ? new Date(now.getTime() + blockMs) : null,
       })
       .where(eq(loginIpThrottles.ip, ip));
+    if (blocks && onBlock) await deps.audit.recordIn(tx, onBlock);
     return blocks;
   });
 }
 
 /**
  * Counts one wrong password against the account. Returns true for the failure that locked it;
- * failures while it is already locked are not counted, so a flood locks it exactly once.
+ * failures while it is already locked are not counted, so a flood locks it exactly once. The
+ * `onLock` audit row commits with the lock.
  */
-export async function recordAccountFailure(deps: Deps, userId: string): Promise<boolean> {
+export async function recordAccountFailure(deps: Deps, userId: string, onLock?: AuditEvent): Promise<boolean> {
   const now = deps.clock.now();
   const { maxFailures, windowMs, lockMs } = deps.config.accountLockout;
-  return deps.db.transaction(async (tx) => {
+  return auditedTransaction(deps, async (tx) => {
     const [row] = await tx
       .select({
         failedLoginCount: users.failedLoginCount,
@@ -66,6 +70,7 @@ export async function recordAccountFailure(deps: Deps, userId: string): Promise<
         updatedAt: sql`${users.updatedAt}`,
       })
       .where(eq(users.id, userId));
+    if (locks && onLock) await deps.audit.recordIn(tx, onLock);
     return locks;
   });
 }

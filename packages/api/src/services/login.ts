@@ -103,30 +103,33 @@ export async function login(
   if (user.lockedUntil && user.lockedUntil > now) return fail(deps, { ip, origin, typed, user, reason: 'locked' });
   if (!passwordOk) return fail(deps, { ip, origin, typed, user, reason: 'bad_password' });
 
-  const opened = await createSession(deps, { userId: user.id, ip: origin.ip, userAgent: origin.userAgent }, (tx) =>
-    clearAccountFailures(tx, user.id, now),
+  // The session, the sessions it evicts and their audit rows commit together.
+  const opened = await createSession(
+    deps,
+    { userId: user.id, ip: origin.ip, userAgent: origin.userAgent },
+    (tx) => clearAccountFailures(tx, user.id, now),
+    ({ sessionId, evicted }) => [
+      {
+        action: 'auth.login',
+        outcome: 'success',
+        actor: { type: 'user', id: user.id },
+        origin,
+        resource: { type: 'session', id: sessionId },
+        details: { email, evictedSessions: evicted },
+      },
+      ...evicted.map((id) => ({
+        action: 'session.evicted' as const,
+        outcome: 'success' as const,
+        actor: { type: 'system' as const },
+        origin,
+        resource: { type: 'session', id },
+        details: { userId: user.id, reason: 'session_limit' },
+      })),
+    ],
   );
   if (!opened) return fail(deps, { ip, origin, typed, user, reason: 'locked' });
-  const { session, refreshToken, evicted } = opened;
+  const { session, refreshToken } = opened;
   const access = await issueAccessToken(deps, user, session.id);
-  await deps.audit.record({
-    action: 'auth.login',
-    outcome: 'success',
-    actor: { type: 'user', id: user.id },
-    origin,
-    resource: { type: 'session', id: session.id },
-    details: { email, evictedSessions: evicted },
-  });
-  for (const id of evicted) {
-    await deps.audit.record({
-      action: 'session.evicted',
-      outcome: 'success',
-      actor: { type: 'system' },
-      origin,
-      resource: { type: 'session', id },
-      details: { userId: user.id, reason: 'session_limit' },
-    });
-  }
   return {
     ...access,
     refreshToken,
@@ -140,17 +143,10 @@ async function fail(
   deps: ApiDeps,
   f: { ip: string; origin: RequestOrigin; typed: ReturnType<typeof typedEmailDetails>; user?: User; reason: FailureReason },
 ): Promise<never> {
-  const locked = f.reason === 'bad_password' && f.user ? await recordAccountFailure(deps, f.user.id) : false;
-  const ipBlocked = await recordIpFailure(deps, f.ip);
-  await deps.audit.record({
-    action: 'auth.login_failed',
-    outcome: 'failure',
-    actor: f.user ? { type: 'user', id: f.user.id } : { type: 'anonymous' },
-    origin: f.origin,
-    details: { ...f.typed, reason: f.reason },
-  });
-  if (locked && f.user) {
-    await deps.audit.record({
+  // A lock-out and an IP block change state: their rows commit with them. The failure itself
+  // changes nothing else and is queued.
+  if (f.reason === 'bad_password' && f.user) {
+    await recordAccountFailure(deps, f.user.id, {
       action: 'auth.account_locked',
       outcome: 'success',
       actor: { type: 'system' },
@@ -159,15 +155,20 @@ async function fail(
       details: { email: f.user.email, lockMinutes: deps.config.accountLockout.lockMs / 60_000 },
     });
   }
-  if (ipBlocked) {
-    await deps.audit.record({
-      action: 'auth.ip_throttled',
-      outcome: 'success',
-      actor: { type: 'system' },
-      origin: f.origin,
-      resource: { type: 'ip', id: f.ip },
-      details: { blockMinutes: deps.config.ipThrottle.blockMs / 60_000 },
-    });
-  }
+  await recordIpFailure(deps, f.ip, {
+    action: 'auth.ip_throttled',
+    outcome: 'success',
+    actor: { type: 'system' },
+    origin: f.origin,
+    resource: { type: 'ip', id: f.ip },
+    details: { blockMinutes: deps.config.ipThrottle.blockMs / 60_000 },
+  });
+  await deps.audit.record({
+    action: 'auth.login_failed',
+    outcome: 'failure',
+    actor: f.user ? { type: 'user', id: f.user.id } : { type: 'anonymous' },
+    origin: f.origin,
+    details: { ...f.typed, reason: f.reason },
+  });
   throw appError('UNAUTHORIZED', INVALID_CREDENTIALS, { reason: 'INVALID_CREDENTIALS' });
 }

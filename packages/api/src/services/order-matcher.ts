@@ -1,5 +1,6 @@
 import { and, eq } from 'drizzle-orm';
 import { orders, type DatabaseHandle, type Tx } from '@tapevision/db';
+import { auditedTransaction } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import type { Fill } from '../trading/broker.ts';
 import { DEFAULT_UNIVERSE, type Instrument } from '../trading/instruments.ts';
@@ -44,7 +45,7 @@ export function createOrderMatcher(opts: OrderMatcherOptions): OrderMatcher {
     orderIdOf.delete(fill.orderId);
     brokerIdOf.delete(orderId);
     const at = new Date(fill.at);
-    const result = await deps.db.transaction(async (tx: Tx) => {
+    const result = await auditedTransaction(deps, async (tx: Tx) => {
       const [peek] = await tx.select({ ownerId: orders.ownerId }).from(orders).where(eq(orders.id, orderId));
       if (!peek) return null;
       await lockAccount(tx, peek.ownerId);
@@ -52,28 +53,28 @@ export function createOrderMatcher(opts: OrderMatcherOptions): OrderMatcher {
       // Cancelled (or filled by an earlier leader) meanwhile: nothing to book.
       if (!order) return null;
       const booked = await bookFill(tx, universe, order, { price: fill.price, quantity: fill.quantity, printId: null, at });
+      await deps.audit.recordIn(tx, {
+        action: 'trade.executed',
+        outcome: 'success',
+        actor: { type: 'system' },
+        origin: { ip: null, userAgent: null, requestId: null },
+        resource: { type: 'order', id: orderId },
+        details: {
+          ownerId: booked.order.ownerId,
+          botId: booked.order.botId,
+          clientOrderId: booked.order.clientOrderId,
+          symbol: fill.symbol,
+          side: fill.side,
+          type: 'limit',
+          quantity: fill.quantity,
+          fillPrice: fill.price,
+          status: booked.order.status,
+        },
+      });
       return { booked, eventId: await appendTradingEvents(tx, booked.events) };
     });
     if (!result) return;
     await publishTradingEvent(deps.bus, result.eventId);
-    await deps.audit.record({
-      action: 'trade.executed',
-      outcome: 'success',
-      actor: { type: 'system' },
-      origin: { ip: null, userAgent: null, requestId: null },
-      resource: { type: 'order', id: orderId },
-      details: {
-        ownerId: result.booked.order.ownerId,
-        botId: result.booked.order.botId,
-        clientOrderId: result.booked.order.clientOrderId,
-        symbol: fill.symbol,
-        side: fill.side,
-        type: 'limit',
-        quantity: fill.quantity,
-        fillPrice: fill.price,
-        status: result.booked.order.status,
-      },
-    });
   }
 
   // Fills are booked one at a time, in the order the tape produced them.

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import { orders, positions, type OrderRow, type Tx } from '@tapevision/db';
+import { auditedTransaction } from '../audit/recorder.ts';
 import { appError } from '../errors.ts';
 import { MAX_ORDER_QUANTITY_CEILING } from '../schemas/system.ts';
 import type { ClosedPositionView, ExecuteOrderInput, OrderSide } from '../schemas/trading.ts';
@@ -55,7 +56,7 @@ export async function closePosition(
   const universe = deps.universe ?? DEFAULT_UNIVERSE;
   const clientOrderId = input.clientOrderId ?? `close-${randomUUID()}`;
   const reason = `Close the ${input.symbol} position`;
-  const outcome = await deps.db.transaction(async (tx: Tx): Promise<CloseOutcome> => {
+  const outcome = await auditedTransaction(deps, async (tx: Tx): Promise<CloseOutcome> => {
     await lockAccount(tx, who.ownerId);
     const earlier = await closeOrders(tx, who.ownerId, clientOrderId);
     if (earlier.length > 0) return earlier[0]!.symbol === input.symbol ? { kind: 'replay', orders: earlier } : { kind: 'mismatch' };
@@ -118,6 +119,7 @@ export async function closePosition(
           at: now,
         },
       ];
+      await auditOrder(deps, tx, who, order!, rule);
       return { kind: 'rejected', order: order!, rule, eventId: await appendTradingEvents(tx, events) };
     }
 
@@ -132,6 +134,23 @@ export async function closePosition(
       placed.push(booked.order);
       events.push(...booked.events);
     }
+    // The rows commit with the orders: an order that exists always has its audit row.
+    for (const order of placed) await auditOrder(deps, tx, who, order, null);
+    await deps.audit.recordIn(tx, {
+      action: 'position.closed',
+      outcome: 'success',
+      actor: who.actor,
+      origin: who.origin,
+      resource: { type: 'position', id: `${who.ownerId}:${input.symbol}` },
+      details: {
+        ownerId: who.ownerId,
+        symbol: input.symbol,
+        quantity: position,
+        orderId: placed[0]!.id,
+        orderIds: placed.map((o) => o.id),
+        fillPrice: placed[0]!.averageFillPrice,
+      },
+    });
     return { kind: 'closed', orders: placed, held: position, eventId: await appendTradingEvents(tx, events) };
   });
 
@@ -147,26 +166,9 @@ export async function closePosition(
     }
     case 'rejected':
       await publishTradingEvent(deps.bus, outcome.eventId);
-      await auditOrder(deps, who, outcome.order, outcome.rule);
       throw riskRejection(outcome.rule, outcome.order.id);
     case 'closed': {
       await publishTradingEvent(deps.bus, outcome.eventId);
-      for (const order of outcome.orders) await auditOrder(deps, who, order, null);
-      await deps.audit.record({
-        action: 'position.closed',
-        outcome: 'success',
-        actor: who.actor,
-        origin: who.origin,
-        resource: { type: 'position', id: `${who.ownerId}:${input.symbol}` },
-        details: {
-          ownerId: who.ownerId,
-          symbol: input.symbol,
-          quantity: outcome.held,
-          orderId: outcome.orders[0]!.id,
-          orderIds: outcome.orders.map((o) => o.id),
-          fillPrice: outcome.orders[0]!.averageFillPrice,
-        },
-      });
       return closedView(outcome.orders);
     }
   }
@@ -177,8 +179,8 @@ function closedView(rows: OrderRow[]): ClosedPositionView {
   return { ...views[0]!, orders: views };
 }
 
-async function auditOrder(deps: TradingDeps, who: TradingActor, order: OrderRow, rule: RiskRule | null): Promise<void> {
-  await deps.audit.record({
+async function auditOrder(deps: TradingDeps, tx: Tx, who: TradingActor, order: OrderRow, rule: RiskRule | null): Promise<void> {
+  await deps.audit.recordIn(tx, {
     action: rule ? 'trade.rejected' : 'trade.executed',
     outcome: rule ? 'failure' : 'success',
     actor: who.actor,

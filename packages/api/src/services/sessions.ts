@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, gt, inArray, isNull, ne, sql } from 'drizzle-orm';
 import { refreshTokens, sessions, users, type EventBus, type Queryable, type Session, type User } from '@tapevision/db';
+import { auditedTransaction, type AuditEvent } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { isSessionEvent, publishSessionEvents, SESSION_EVENTS_CHANNEL, type SessionEvent } from './session-events.ts';
 
-type SessionDeps = Pick<ApiDeps, 'db' | 'bus' | 'clock' | 'config' | 'tokens'>;
+type SessionDeps = Pick<ApiDeps, 'db' | 'bus' | 'clock' | 'config' | 'tokens' | 'audit'>;
 
 export type RevokeReason =
   | 'logout'
@@ -42,12 +43,13 @@ function revokedEvent(s: { id: string; userId: string }, reason: RevokeReason, n
  * retires the least recently used sessions beyond the cap and inserts the session and its token in
  * one statement, so opening a session costs four round trips (with BEGIN and COMMIT), not eight.
  * It runs after the lock is held, so its snapshot counts every session a racing login committed.
- * Returns null, having written nothing, when `admit` says no.
+ * Returns null, having written nothing, when `admit` says no. `audit`'s rows commit with the session.
  */
 export async function createSession(
   deps: SessionDeps,
   input: { userId: string; ip: string | null; userAgent: string | null },
   admit: (tx: Queryable) => Promise<boolean>,
+  audit: (opened: { sessionId: string; evicted: string[] }) => AuditEvent[] = () => [],
 ): Promise<{ session: Session; refreshToken: string; evicted: string[] } | null> {
   const now = deps.clock.now();
   const refreshToken = deps.tokens.newRefreshToken();
@@ -64,7 +66,7 @@ export async function createSession(
     revokedAt: null,
     revokedReason: null,
   };
-  const evicted = await deps.db.transaction(async (tx) => {
+  const evicted = await auditedTransaction(deps, async (tx) => {
     if (!(await admit(tx))) return null;
     const live = tx.$with('live').as(
       tx
@@ -99,7 +101,9 @@ export async function createSession(
       .select({ id: retired.id })
       .from(retired)
       .orderBy(retired.lastSeenAt, retired.createdAt);
-    return rows.map((r) => r.id);
+    const evicted = rows.map((r) => r.id);
+    for (const event of audit({ sessionId: session.id, evicted })) await deps.audit.recordIn(tx, event);
+    return evicted;
   });
   if (evicted === null) return null;
   if (evicted.length > 0) sessionCacheFor(deps.bus).invalidate(input.userId);
@@ -187,23 +191,38 @@ export async function listLiveSessions(deps: Pick<ApiDeps, 'db' | 'clock'>, user
     .orderBy(desc(sessions.lastSeenAt));
 }
 
-/** Revokes one session of `userId`; false when there is no such live session of that user. */
+/**
+ * Revokes one session of `userId`; false when there is no such live session of that user.
+ * `audit`'s row (given whether a session was revoked; null for none) commits with the revocation.
+ */
 export async function revokeSession(
   deps: SessionDeps,
   input: { userId: string; sessionId: string; reason: RevokeReason },
+  audit: (revoked: boolean) => AuditEvent | null = () => null,
 ): Promise<boolean> {
   const now = deps.clock.now();
-  const revoked = await markRevoked(deps.db, and(eq(sessions.id, input.sessionId), eq(sessions.userId, input.userId)), input.reason, now);
+  const revoked = await auditedTransaction(deps, async (tx) => {
+    const revoked = await markRevoked(tx, and(eq(sessions.id, input.sessionId), eq(sessions.userId, input.userId)), input.reason, now);
+    const event = audit(revoked.length > 0);
+    if (event) await deps.audit.recordIn(tx, event);
+    return revoked;
+  });
   sessionCacheFor(deps.bus).invalidate(input.userId);
   await publishSessionEvents(deps.bus, revoked.map((s) => revokedEvent(s, input.reason, now)));
   return revoked.length > 0;
 }
 
+/** Revokes a user's sessions; `audit`'s row (given the revoked ids) commits with the revocation. */
 export async function revokeUserSessions(
   deps: SessionDeps,
   input: { userId: string; reason: RevokeReason; exceptSessionId?: string },
+  audit: (ids: string[]) => AuditEvent,
 ): Promise<string[]> {
-  const revocation = await endUserSessions(deps, deps.db, input);
+  const revocation = await auditedTransaction(deps, async (tx) => {
+    const revocation = await endUserSessions(deps, tx, input);
+    await deps.audit.recordIn(tx, audit(revocation.ids));
+    return revocation;
+  });
   await revocation.announce();
   return revocation.ids;
 }
@@ -252,12 +271,17 @@ export type RotationResult =
  * Rotates a refresh token. The row lock makes concurrent presentations of one token queue up: the
  * first mints the successor, the rest (inside the grace window) get that same successor back.
  * A presentation after the window is a stolen token being replayed: the whole session dies.
+ * `audit`'s row for the outcome (null for none) commits with it.
  */
-export async function rotateRefreshToken(deps: SessionDeps, presented: string): Promise<RotationResult> {
+export async function rotateRefreshToken(
+  deps: SessionDeps,
+  presented: string,
+  audit: (outcome: RotationResult) => AuditEvent | null = () => null,
+): Promise<RotationResult> {
   const now = deps.clock.now();
   const hash = deps.tokens.hashRefreshToken(presented);
   const successor = deps.tokens.successorOf(presented);
-  const outcome = await deps.db.transaction(async (tx): Promise<RotationResult> => {
+  const rotate = async (tx: Queryable): Promise<RotationResult> => {
     const [token] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hash)).for('update');
     if (!token) return { kind: 'invalid', reason: 'unknown' };
     const [live] = await tx
@@ -292,6 +316,12 @@ export async function rotateRefreshToken(deps: SessionDeps, presented: string): 
       .set({ revokedAt: now, revokedReason: 'refresh_token_reuse' })
       .where(and(eq(sessions.id, token.sessionId), isNull(sessions.revokedAt)));
     return { kind: 'reuse', sessionId: token.sessionId, userId: live.user.id };
+  };
+  const outcome = await auditedTransaction(deps, async (tx) => {
+    const outcome = await rotate(tx);
+    const event = audit(outcome);
+    if (event) await deps.audit.recordIn(tx, event);
+    return outcome;
   });
   if (outcome.kind === 'reuse') {
     sessionCacheFor(deps.bus).invalidate(outcome.userId);

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { and, eq, gte, inArray, sql } from 'drizzle-orm';
 import { engineState, orders, positions, type OrderRow, type Tx } from '@tapevision/db';
-import type { AuditActor, RequestOrigin } from '../audit/recorder.ts';
+import { auditedTransaction, type AuditActor, type AuditEvent, type RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
 import type { ExecuteOrderInput, OrderView } from '../schemas/trading.ts';
@@ -104,7 +104,8 @@ type Outcome =
  * One ticket, end to end: idempotent on (account, clientOrderId), risk-checked, and — order,
  * fill, position and events — one transaction. A rejected order is stored too, so its retry
  * answers the same rejection; it raises a trading alert and is audited. Throws the typed
- * rejection (PRECONDITION_FAILED for the desk's state, BAD_REQUEST for the order itself).
+ * rejection (PRECONDITION_FAILED for the desk's state, BAD_REQUEST for the order itself). Its audit
+ * row commits with the order.
  */
 export async function executeOrder(deps: TradingDeps, who: TradingActor, input: ExecuteOrderInput): Promise<OrderView> {
   const universe = deps.universe ?? DEFAULT_UNIVERSE;
@@ -113,7 +114,7 @@ export async function executeOrder(deps: TradingDeps, who: TradingActor, input: 
     throw appError('BAD_REQUEST', `Price must be a multiple of ${instrument.tickSize} for ${instrument.symbol}`, { reason: 'OFF_TICK', tickSize: instrument.tickSize });
   }
   const hash = requestHash(input);
-  const outcome = await deps.db.transaction(async (tx: Tx): Promise<Outcome> => {
+  const place = async (tx: Tx): Promise<Outcome> => {
     await lockAccount(tx, who.ownerId);
     const [existing] = await tx
       .select()
@@ -184,6 +185,32 @@ export async function executeOrder(deps: TradingDeps, who: TradingActor, input: 
     const booked = await bookFill(tx, universe, order!, { price: filled.averageFillPrice, quantity: input.quantity, printId: last?.printId ?? null, at: now });
     const eventId = await appendTradingEvents(tx, booked.events);
     return { kind: 'placed', order: booked.order, eventId, rule: null };
+  };
+  const outcome = await auditedTransaction(deps, async (tx: Tx): Promise<Outcome> => {
+    const placed = await place(tx);
+    if (placed.kind !== 'placed') return placed;
+    const { order, rule } = placed;
+    await deps.audit.recordIn(tx, {
+      action: rule ? 'trade.rejected' : 'trade.executed',
+      outcome: rule ? 'failure' : 'success',
+      actor: who.actor,
+      origin: who.origin,
+      resource: { type: 'order', id: order.id },
+      details: {
+        ownerId: order.ownerId,
+        botId: order.botId,
+        clientOrderId: order.clientOrderId,
+        symbol: input.symbol,
+        side: input.action,
+        type: input.type,
+        quantity: input.quantity,
+        limitPrice: order.limitPrice,
+        status: order.status,
+        fillPrice: order.averageFillPrice,
+        ...(rule ? { rule } : {}),
+      },
+    });
+    return placed;
   });
 
   if (outcome.kind === 'mismatch') {
@@ -195,26 +222,6 @@ export async function executeOrder(deps: TradingDeps, who: TradingActor, input: 
   }
   const { order, rule } = outcome;
   await publishTradingEvent(deps.bus, outcome.eventId);
-  await deps.audit.record({
-    action: rule ? 'trade.rejected' : 'trade.executed',
-    outcome: rule ? 'failure' : 'success',
-    actor: who.actor,
-    origin: who.origin,
-    resource: { type: 'order', id: order.id },
-    details: {
-      ownerId: order.ownerId,
-      botId: order.botId,
-      clientOrderId: order.clientOrderId,
-      symbol: input.symbol,
-      side: input.action,
-      type: input.type,
-      quantity: input.quantity,
-      limitPrice: order.limitPrice,
-      status: order.status,
-      fillPrice: order.averageFillPrice,
-      ...(rule ? { rule } : {}),
-    },
-  });
   if (rule) throw riskRejection(rule, order.id);
   return toOrderView(order);
 }
@@ -224,7 +231,7 @@ export async function executeOrder(deps: TradingDeps, who: TradingActor, input: 
  * exactly like a missing one. Races with a fill on the same order: whichever commits first wins.
  */
 export async function cancelOrder(deps: TradingDeps, who: TradingActor, orderId: string): Promise<OrderView> {
-  const result = await deps.db.transaction(async (tx: Tx) => {
+  const result = await auditedTransaction(deps, async (tx: Tx) => {
     const [found] = await tx.select({ ownerId: orders.ownerId }).from(orders).where(eq(orders.id, orderId));
     if (!found || found.ownerId !== who.ownerId) return { kind: 'missing' as const };
     await lockAccount(tx, who.ownerId);
@@ -239,6 +246,14 @@ export async function cancelOrder(deps: TradingDeps, who: TradingActor, orderId:
       return { kind: 'done' as const, order: current! };
     }
     const eventId = await appendTradingEvents(tx, [{ kind: 'order', ownerId: who.ownerId, payload: { ...toOrderView(cancelled) }, at: now }]);
+    await deps.audit.recordIn(tx, {
+      action: 'order.cancelled',
+      outcome: 'success',
+      actor: who.actor,
+      origin: who.origin,
+      resource: { type: 'order', id: orderId },
+      details: { ownerId: cancelled.ownerId, clientOrderId: cancelled.clientOrderId, symbol: cancelled.symbol, side: cancelled.side, quantity: cancelled.quantity },
+    });
     return { kind: 'cancelled' as const, order: cancelled, eventId };
   });
   if (result.kind === 'missing') throw appError('NOT_FOUND', 'Order not found');
@@ -246,13 +261,5 @@ export async function cancelOrder(deps: TradingDeps, who: TradingActor, orderId:
     throw appError('PRECONDITION_FAILED', `The order is already ${result.order.status}`, { reason: 'ORDER_NOT_WORKING', status: result.order.status });
   }
   await publishTradingEvent(deps.bus, result.eventId);
-  await deps.audit.record({
-    action: 'order.cancelled',
-    outcome: 'success',
-    actor: who.actor,
-    origin: who.origin,
-    resource: { type: 'order', id: orderId },
-    details: { ownerId: result.order.ownerId, clientOrderId: result.order.clientOrderId, symbol: result.order.symbol, side: result.order.side, quantity: result.order.quantity },
-  });
   return toOrderView(result.order);
 }

@@ -1,6 +1,6 @@
 import { and, asc, count, eq, gt, ilike, isNull, lte, or, sql } from 'drizzle-orm';
 import { apiKeys, users, type User } from '@tapevision/db';
-import type { RequestOrigin } from '../audit/recorder.ts';
+import { auditedTransaction, type RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
 import type { Role } from '../permissions.ts';
@@ -9,7 +9,7 @@ import { findUserByEmail } from './login.ts';
 import { recordAccountFailure } from './login-throttle.ts';
 import { generateOneTimePassword } from './passwords.ts';
 import { toPublicUser, type PublicUser } from './principal.ts';
-import { endUserSessions, listLiveSessions, revokeUserSessions } from './sessions.ts';
+import { endUserSessions, listLiveSessions } from './sessions.ts';
 
 type Actor = { userId: string; origin: RequestOrigin };
 
@@ -47,21 +47,25 @@ export async function createUser(
   const passwordHash = await deps.passwords.hash(password);
   let user: User | undefined;
   try {
-    [user] = await deps.db.insert(users).values({ email, passwordHash, role: input.role, mustChangePassword }).returning();
+    // The account and its audit row commit together.
+    user = await auditedTransaction(deps, async (tx) => {
+      const [user] = await tx.insert(users).values({ email, passwordHash, role: input.role, mustChangePassword }).returning();
+      if (!user) throw new Error('user insert returned nothing');
+      if (actor) {
+        await deps.audit.recordIn(tx, {
+          action: 'user.created',
+          outcome: 'success',
+          actor: { type: 'user', id: actor.userId },
+          origin: actor.origin,
+          resource: { type: 'user', id: user.id },
+          details: { email, role: input.role, mustChangePassword, generatedPassword: oneTimePassword !== null },
+        });
+      }
+      return user;
+    });
   } catch (err) {
     if (isUniqueViolation(err)) throw appError('CONFLICT', 'A user with this email already exists', { reason: 'EMAIL_TAKEN' });
     throw err;
-  }
-  if (!user) throw new Error('user insert returned nothing');
-  if (actor) {
-    await deps.audit.record({
-      action: 'user.created',
-      outcome: 'success',
-      actor: { type: 'user', id: actor.userId },
-      origin: actor.origin,
-      resource: { type: 'user', id: user.id },
-      details: { email, role: input.role, mustChangePassword, generatedPassword: oneTimePassword !== null },
-    });
   }
   return { user: toPublicUser(user), oneTimePassword };
 }
@@ -103,7 +107,7 @@ export async function updateUser(
   actor: Actor,
 ): Promise<PublicUser> {
   const now = deps.clock.now();
-  const { before, after, revocation } = await deps.db.transaction(async (tx) => {
+  const { after, revocation } = await auditedTransaction(deps, async (tx) => {
     const activeAdmins = await tx
       .select({ id: users.id })
       .from(users)
@@ -130,40 +134,39 @@ export async function updateUser(
     const revocation = endsSessions
       ? await endUserSessions(deps, tx, { userId: after.id, reason: after.status === 'disabled' ? 'disabled' : 'role_changed' })
       : null;
-    return { before, after, revocation };
+    const base = { actor: { type: 'user' as const, id: actor.userId }, origin: actor.origin, resource: { type: 'user', id: after.id } };
+    if (after.role !== before.role) {
+      await deps.audit.recordIn(tx, { ...base, action: 'user.role_changed', outcome: 'success', details: { from: before.role, to: after.role } });
+    }
+    if (after.status !== before.status) {
+      await deps.audit.recordIn(tx, {
+        ...base,
+        action: after.status === 'disabled' ? 'user.disabled' : 'user.enabled',
+        outcome: 'success',
+        details: { email: after.email },
+      });
+    }
+    return { after, revocation };
   });
   await revocation?.announce();
-
-  const roleChanged = after.role !== before.role;
-  const statusChanged = after.status !== before.status;
-  const base = { actor: { type: 'user' as const, id: actor.userId }, origin: actor.origin, resource: { type: 'user', id: after.id } };
-  if (roleChanged) {
-    await deps.audit.record({ ...base, action: 'user.role_changed', outcome: 'success', details: { from: before.role, to: after.role } });
-  }
-  if (statusChanged) {
-    await deps.audit.record({
-      ...base,
-      action: after.status === 'disabled' ? 'user.disabled' : 'user.enabled',
-      outcome: 'success',
-      details: { email: after.email },
-    });
-  }
   return toPublicUser(after);
 }
 
 export async function unlockUser(deps: ApiDeps, id: string, actor: Actor): Promise<PublicUser> {
   await requireUser(deps, id);
-  const [after] = await deps.db
-    .update(users)
-    .set({ lockedUntil: null, failedLoginCount: 0, failedLoginWindowStart: null, updatedAt: deps.clock.now() })
-    .where(eq(users.id, id))
-    .returning();
-  await deps.audit.record({
-    action: 'user.unlocked',
-    outcome: 'success',
-    actor: { type: 'user', id: actor.userId },
-    origin: actor.origin,
-    resource: { type: 'user', id },
+  const [after] = await auditedTransaction(deps, async (tx) => {
+    await deps.audit.recordIn(tx, {
+      action: 'user.unlocked',
+      outcome: 'success',
+      actor: { type: 'user', id: actor.userId },
+      origin: actor.origin,
+      resource: { type: 'user', id },
+    });
+    return tx
+      .update(users)
+      .set({ lockedUntil: null, failedLoginCount: 0, failedLoginWindowStart: null, updatedAt: deps.clock.now() })
+      .where(eq(users.id, id))
+      .returning();
   });
   return toPublicUser(after as User);
 }
@@ -174,18 +177,18 @@ export async function resetPassword(deps: ApiDeps, id: string, actor: Actor): Pr
   const now = deps.clock.now();
   const passwordHash = await deps.passwords.hash(oneTimePassword);
   // The old sessions end in the same commit as the old password.
-  const revocation = await deps.db.transaction(async (tx) => {
+  const revocation = await auditedTransaction(deps, async (tx) => {
     await tx.update(users).set({ passwordHash, mustChangePassword: true, passwordChangedAt: now, updatedAt: now }).where(eq(users.id, id));
+    await deps.audit.recordIn(tx, {
+      action: 'user.password_reset',
+      outcome: 'success',
+      actor: { type: 'user', id: actor.userId },
+      origin: actor.origin,
+      resource: { type: 'user', id },
+    });
     return endUserSessions(deps, tx, { userId: id, reason: 'password_reset' });
   });
   await revocation.announce();
-  await deps.audit.record({
-    action: 'user.password_reset',
-    outcome: 'success',
-    actor: { type: 'user', id: actor.userId },
-    origin: actor.origin,
-    resource: { type: 'user', id },
-  });
   return { oneTimePassword };
 }
 
@@ -196,16 +199,20 @@ export async function userSessions(deps: ApiDeps, id: string) {
 
 export async function revokeSessionsOf(deps: ApiDeps, id: string, actor: Actor): Promise<{ revoked: number }> {
   await requireUser(deps, id);
-  const revoked = await revokeUserSessions(deps, { userId: id, reason: 'revoked_by_admin' });
-  await deps.audit.record({
-    action: 'user.sessions_revoked',
-    outcome: 'success',
-    actor: { type: 'user', id: actor.userId },
-    origin: actor.origin,
-    resource: { type: 'user', id },
-    details: { count: revoked.length },
+  const revocation = await auditedTransaction(deps, async (tx) => {
+    const revocation = await endUserSessions(deps, tx, { userId: id, reason: 'revoked_by_admin' });
+    await deps.audit.recordIn(tx, {
+      action: 'user.sessions_revoked',
+      outcome: 'success',
+      actor: { type: 'user', id: actor.userId },
+      origin: actor.origin,
+      resource: { type: 'user', id },
+      details: { count: revocation.ids.length },
+    });
+    return revocation;
   });
-  return { revoked: revoked.length };
+  await revocation.announce();
+  return { revoked: revocation.ids.length };
 }
 
 /**
@@ -215,7 +222,7 @@ export async function revokeSessionsOf(deps: ApiDeps, id: string, actor: Actor):
  */
 export async function revokeAccess(deps: ApiDeps, id: string, actor: Actor): Promise<{ sessions: number; apiKeys: number }> {
   const now = deps.clock.now();
-  const { revocation, keys } = await deps.db.transaction(async (tx) => {
+  const { revocation, keys } = await auditedTransaction(deps, async (tx) => {
     // Locked, so a key or session opened meanwhile is either ended here or opened after the commit.
     const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, id)).for('update');
     if (!user) throw appError('NOT_FOUND', 'No such user', { reason: 'USER_NOT_FOUND' });
@@ -225,20 +232,20 @@ export async function revokeAccess(deps: ApiDeps, id: string, actor: Actor): Pro
       .where(and(eq(apiKeys.userId, id), isNull(apiKeys.revokedAt)))
       .returning({ id: apiKeys.id, prefix: apiKeys.prefix });
     const revocation = await endUserSessions(deps, tx, { userId: id, reason: 'access_revoked' });
+    await deps.audit.recordIn(tx, {
+      action: 'user.access_revoked',
+      outcome: 'success',
+      actor: { type: 'user', id: actor.userId },
+      origin: actor.origin,
+      resource: { type: 'user', id },
+      // Named so the redaction filter (which blanks anything called like a key) leaves the counts.
+      details: { sessionsEnded: revocation.ids.length, keysRevoked: keys.length, keyPrefixes: keys.map((k) => `tvk_${k.prefix}`) },
+    });
     return { revocation, keys };
   });
   // One notice for the user drops every process's cached sessions and keys of theirs and closes
   // their sockets (socket-registry.ts); the session events close the session sockets.
   await revocation.announce();
-  await deps.audit.record({
-    action: 'user.access_revoked',
-    outcome: 'success',
-    actor: { type: 'user', id: actor.userId },
-    origin: actor.origin,
-    resource: { type: 'user', id },
-    // Named so the redaction filter (which blanks anything called like a key) leaves the counts.
-    details: { sessionsEnded: revocation.ids.length, keysRevoked: keys.length, keyPrefixes: keys.map((k) => `tvk_${k.prefix}`) },
-  });
   return { sessions: revocation.ids.length, apiKeys: keys.length };
 }
 
@@ -260,18 +267,16 @@ export async function changeOwnPassword(
     throw lockedError(user.lockedUntil);
   }
   if (!(await deps.passwords.verify(user.passwordHash, input.currentPassword))) {
-    const locked = await recordAccountFailure(deps, user.id);
+    // The lock-out's row commits with the lock; the failure itself changes nothing else and is queued.
+    await recordAccountFailure(deps, user.id, {
+      action: 'auth.account_locked',
+      outcome: 'success',
+      actor: { type: 'system' },
+      origin: input.origin,
+      resource: { type: 'user', id: user.id },
+      details: { email: user.email, lockMinutes: deps.config.accountLockout.lockMs / 60_000, via: 'password_change' },
+    });
     await deps.audit.record({ ...audit, action: 'auth.password_change_failed', outcome: 'failure', details: { reason: 'bad_current_password' } });
-    if (locked) {
-      await deps.audit.record({
-        action: 'auth.account_locked',
-        outcome: 'success',
-        actor: { type: 'system' },
-        origin: input.origin,
-        resource: { type: 'user', id: user.id },
-        details: { email: user.email, lockMinutes: deps.config.accountLockout.lockMs / 60_000, via: 'password_change' },
-      });
-    }
     throw appError('BAD_REQUEST', 'The current password is not correct', { reason: 'INVALID_CURRENT_PASSWORD' });
   }
   if (input.currentPassword === input.newPassword) {
@@ -281,7 +286,7 @@ export async function changeOwnPassword(
   if (policy) throw policy;
   const now = deps.clock.now();
   const passwordHash = await deps.passwords.hash(input.newPassword);
-  const revocation = await deps.db.transaction(async (tx) => {
+  const revocation = await auditedTransaction(deps, async (tx) => {
     // Not while a lock started meanwhile (parallel wrong guesses): the right one must not slip past it.
     const changed = await tx
       .update(users)
@@ -289,14 +294,15 @@ export async function changeOwnPassword(
       .where(and(eq(users.id, user.id), or(isNull(users.lockedUntil), lte(users.lockedUntil, now))))
       .returning({ lockedUntil: users.lockedUntil });
     if (changed.length === 0) return null;
-    return endUserSessions(deps, tx, { userId: user.id, reason: 'password_changed', exceptSessionId: input.sessionId });
+    const revocation = await endUserSessions(deps, tx, { userId: user.id, reason: 'password_changed', exceptSessionId: input.sessionId });
+    await deps.audit.recordIn(tx, { ...audit, action: 'auth.password_changed', outcome: 'success', details: { revokedSessions: revocation.ids.length } });
+    return revocation;
   });
   if (!revocation) {
     await deps.audit.record({ ...audit, action: 'auth.password_change_failed', outcome: 'denied', details: { reason: 'locked' } });
     throw lockedError(new Date(now.getTime() + deps.config.accountLockout.lockMs));
   }
   await revocation.announce();
-  await deps.audit.record({ ...audit, action: 'auth.password_changed', outcome: 'success', details: { revokedSessions: revocation.ids.length } });
   return { revokedSessions: revocation.ids.length };
 }
 
@@ -323,7 +329,7 @@ export async function bootstrapAdmin(
   }
   const oneTimePassword = input.password === undefined ? generateOneTimePassword() : null;
   const passwordHash = await deps.passwords.hash(input.password ?? (oneTimePassword as string));
-  const created = await deps.db.transaction(async (tx) => {
+  const created = await auditedTransaction(deps, async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${BOOTSTRAP_LOCK_KEY})`);
     const [row] = await tx.select({ n: count() }).from(users);
     if (Number(row?.n ?? 0) > 0) return null;
@@ -331,17 +337,18 @@ export async function bootstrapAdmin(
       .insert(users)
       .values({ email, passwordHash, role: 'admin', mustChangePassword: oneTimePassword !== null })
       .returning();
-    return user ?? null;
+    if (!user) return null;
+    await deps.audit.recordIn(tx, {
+      action: 'user.bootstrap_admin',
+      outcome: 'success',
+      actor: { type: 'system' },
+      origin: { ip: null, userAgent: null, requestId: null },
+      resource: { type: 'user', id: user.id },
+      details: { email, generatedPassword: oneTimePassword !== null },
+    });
+    return user;
   });
   if (!created) return null;
-  await deps.audit.record({
-    action: 'user.bootstrap_admin',
-    outcome: 'success',
-    actor: { type: 'system' },
-    origin: { ip: null, userAgent: null, requestId: null },
-    resource: { type: 'user', id: created.id },
-    details: { email, generatedPassword: oneTimePassword !== null },
-  });
   return { email, oneTimePassword };
 }
 

@@ -73,3 +73,27 @@ export const auditChains = pgTable('audit_chains', {
 export type AuditLog = typeof auditLogs.$inferSelect;
 export type NewAuditLog = typeof auditLogs.$inferInsert;
 export type AuditChain = typeof auditChains.$inferSelect;
+
+/**
+ * Audit rows written inside the transaction of the change they describe, not yet chained: the
+ * change and its row commit together, so a crash can lose neither alone. A sealer moves them into
+ * `audit_logs` (chaining them there) right after the commit; whatever a killed process left here
+ * is sealed by the next one. Same content columns as `audit_logs`; `id` becomes the row's id there.
+ */
+export const auditOutbox = pgTable('audit_outbox', {
+  id: uuid('id').primaryKey(),
+  at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
+  actorType: text('actor_type').notNull(),
+  actorId: text('actor_id'),
+  action: text('action').notNull(),
+  outcome: text('outcome').notNull(),
+  severity: text('severity').notNull(),
+  resourceType: text('resource_type'),
+  resourceId: text('resource_id'),
+  ip: text('ip'),
+  userAgent: text('user_agent'),
+  requestId: text('request_id'),
+  details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+});
+
+export type AuditOutboxRow = typeof auditOutbox.$inferSelect;
