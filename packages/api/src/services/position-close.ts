@@ -8,7 +8,7 @@ import type { ClosedPositionView, ExecuteOrderInput, OrderSide } from '../schema
 import { DEFAULT_UNIVERSE, findInstrument } from '../trading/instruments.ts';
 import { checkOrderRisk, type RiskRule } from '../trading/risk.ts';
 import { bookFill, lockAccount } from './order-fills.ts';
-import { gatherRisk, requestHash, riskRejection, RULE_MESSAGES, type TradingActor, type TradingDeps } from './trading.ts';
+import { gatherRisk, orderAuditEvent, requestHash, riskRejection, RULE_MESSAGES, type TradingActor, type TradingDeps } from './trading.ts';
 import { appendTradingEvents, publishTradingEvent, type NewTradingEvent } from './trading-events.ts';
 import { toOrderView } from './trading-views.ts';
 
@@ -179,25 +179,6 @@ function closedView(rows: OrderRow[]): ClosedPositionView {
   return { ...views[0]!, orders: views };
 }
 
-async function auditOrder(deps: TradingDeps, tx: Tx, who: TradingActor, order: OrderRow, rule: RiskRule | null): Promise<void> {
-  await deps.audit.recordIn(tx, {
-    action: rule ? 'trade.rejected' : 'trade.executed',
-    outcome: rule ? 'failure' : 'success',
-    actor: who.actor,
-    origin: who.origin,
-    resource: { type: 'order', id: order.id },
-    details: {
-      ownerId: order.ownerId,
-      botId: order.botId,
-      clientOrderId: order.clientOrderId,
-      symbol: order.symbol,
-      side: order.side,
-      type: order.type,
-      quantity: order.quantity,
-      limitPrice: order.limitPrice,
-      status: order.status,
-      fillPrice: order.averageFillPrice,
-      ...(rule ? { rule } : {}),
-    },
-  });
+function auditOrder(deps: TradingDeps, tx: Tx, who: TradingActor, order: OrderRow, rule: RiskRule | null): Promise<void> {
+  return deps.audit.recordIn(tx, orderAuditEvent(who, order, rule));
 }

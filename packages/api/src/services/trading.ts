@@ -190,26 +190,7 @@ export async function executeOrder(deps: TradingDeps, who: TradingActor, input: 
     const placed = await place(tx);
     if (placed.kind !== 'placed') return placed;
     const { order, rule } = placed;
-    await deps.audit.recordIn(tx, {
-      action: rule ? 'trade.rejected' : 'trade.executed',
-      outcome: rule ? 'failure' : 'success',
-      actor: who.actor,
-      origin: who.origin,
-      resource: { type: 'order', id: order.id },
-      details: {
-        ownerId: order.ownerId,
-        botId: order.botId,
-        clientOrderId: order.clientOrderId,
-        symbol: input.symbol,
-        side: input.action,
-        type: input.type,
-        quantity: input.quantity,
-        limitPrice: order.limitPrice,
-        status: order.status,
-        fillPrice: order.averageFillPrice,
-        ...(rule ? { rule } : {}),
-      },
-    });
+    await deps.audit.recordIn(tx, orderAuditEvent(who, order, rule));
     return placed;
   });
 
@@ -224,6 +205,30 @@ export async function executeOrder(deps: TradingDeps, who: TradingActor, input: 
   await publishTradingEvent(deps.bus, outcome.eventId);
   if (rule) throw riskRejection(rule, order.id);
   return toOrderView(order);
+}
+
+/** The audit row of a placed or rejected order: the same for a ticket, a close's child order and a bot's order. */
+export function orderAuditEvent(who: TradingActor, order: OrderRow, rule: RiskRule | null): AuditEvent {
+  return {
+    action: rule ? 'trade.rejected' : 'trade.executed',
+    outcome: rule ? 'failure' : 'success',
+    actor: who.actor,
+    origin: who.origin,
+    resource: { type: 'order', id: order.id },
+    details: {
+      ownerId: order.ownerId,
+      botId: order.botId,
+      clientOrderId: order.clientOrderId,
+      symbol: order.symbol,
+      side: order.side,
+      type: order.type,
+      quantity: order.quantity,
+      limitPrice: order.limitPrice,
+      status: order.status,
+      fillPrice: order.averageFillPrice,
+      ...(rule ? { rule } : {}),
+    },
+  };
 }
 
 /**
