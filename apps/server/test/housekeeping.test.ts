@@ -27,20 +27,23 @@ const throttleRows = (server: TestServer) => count(server, sql`select count(*)::
 
 /** `n` sessions of `userId` that ended long ago (half by their lifetimes, half revoked), two refresh tokens each. */
 async function insertEndedSessions(server: TestServer, userId: string, n: number): Promise<void> {
-  const db = server.app.deps.db;
-  await db.execute(sql`
-    insert into sessions (user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, revoked_at, revoked_reason)
-    select ${userId}, now() - interval '30 days', now() - interval '30 days',
-      now() - interval '29 days',
-      case when g % 2 = 0 then now() - interval '29 days' else now() + interval '1 hour' end,
-      case when g % 2 = 0 then null else now() - interval '20 days' end,
-      case when g % 2 = 0 then null else 'logout' end
-    from generate_series(1, ${n}) g`);
-  await db.execute(sql`
-    insert into refresh_tokens (session_id, token_hash, expires_at, used_at)
-    select s.id, md5(s.id::text || k::text), s.absolute_expires_at, case when k = 1 then now() - interval '29 days' else null end
-    from sessions s cross join generate_series(1, 2) k
-    where s.user_id = ${userId} and s.created_at < now() - interval '29 days'`);
+  // One transaction: a purge running between the two inserts (a leader on a short interval) would
+  // take the sessions before their refresh tokens are in.
+  await server.app.deps.db.transaction(async (db) => {
+    await db.execute(sql`
+      insert into sessions (user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, revoked_at, revoked_reason)
+      select ${userId}, now() - interval '30 days', now() - interval '30 days',
+        now() - interval '29 days',
+        case when g % 2 = 0 then now() - interval '29 days' else now() + interval '1 hour' end,
+        case when g % 2 = 0 then null else now() - interval '20 days' end,
+        case when g % 2 = 0 then null else 'logout' end
+      from generate_series(1, ${n}) g`);
+    await db.execute(sql`
+      insert into refresh_tokens (session_id, token_hash, expires_at, used_at)
+      select s.id, md5(s.id::text || k::text), s.absolute_expires_at, case when k = 1 then now() - interval '29 days' else null end
+      from sessions s cross join generate_series(1, 2) k
+      where s.user_id = ${userId} and s.created_at < now() - interval '29 days'`);
+  });
 }
 
 /** `n` throttle rows whose window ended a day ago (some had a block, long over). */
