@@ -1,5 +1,21 @@
 import { bigint, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
+/** What an audit row says, before it is chained: the log and the outbox hold the same columns. Fresh builders per table. */
+const auditContentColumns = () => ({
+  at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
+  actorType: text('actor_type').notNull(),
+  actorId: text('actor_id'),
+  action: text('action').notNull(),
+  outcome: text('outcome').notNull(),
+  severity: text('severity').notNull(),
+  resourceType: text('resource_type'),
+  resourceId: text('resource_id'),
+  ip: text('ip'),
+  userAgent: text('user_agent'),
+  requestId: text('request_id'),
+  details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+});
+
 /**
  * The audit log. Rows are chained per writer (one writer per server process): `seq` counts up
  * from 1 in each chain and `hash` (HMAC-SHA256 under the audit key `key_id`, kept out of the
@@ -10,18 +26,7 @@ export const auditLogs = pgTable(
   'audit_logs',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
-    actorType: text('actor_type').notNull(),
-    actorId: text('actor_id'),
-    action: text('action').notNull(),
-    outcome: text('outcome').notNull(),
-    severity: text('severity').notNull(),
-    resourceType: text('resource_type'),
-    resourceId: text('resource_id'),
-    ip: text('ip'),
-    userAgent: text('user_agent'),
-    requestId: text('request_id'),
-    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+    ...auditContentColumns(),
     chainId: text('chain_id').notNull(),
     seq: bigint('seq', { mode: 'number' }).notNull(),
     prevHash: text('prev_hash').notNull(),
@@ -82,18 +87,7 @@ export type AuditChain = typeof auditChains.$inferSelect;
  */
 export const auditOutbox = pgTable('audit_outbox', {
   id: uuid('id').primaryKey(),
-  at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
-  actorType: text('actor_type').notNull(),
-  actorId: text('actor_id'),
-  action: text('action').notNull(),
-  outcome: text('outcome').notNull(),
-  severity: text('severity').notNull(),
-  resourceType: text('resource_type'),
-  resourceId: text('resource_id'),
-  ip: text('ip'),
-  userAgent: text('user_agent'),
-  requestId: text('request_id'),
-  details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  ...auditContentColumns(),
 });
 
 export type AuditOutboxRow = typeof auditOutbox.$inferSelect;
