@@ -48,6 +48,7 @@ describe('the permission matrix', () => {
         'bots.read',
         'bots.write',
         'bots.delete',
+        'security.manage',
       ].sort(),
     );
   });

@@ -20,6 +20,8 @@ export const PERMISSIONS = [
   'bots.read',
   'bots.write',
   'bots.delete',
+  // Blocks, incidents, lockdown and the desk-wide kill switch: the security officer's controls.
+  'security.manage',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

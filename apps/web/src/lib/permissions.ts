@@ -18,6 +18,7 @@ export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
   'bots.read': 'See trading bots',
   'bots.write': 'Create and change trading bots',
   'bots.delete': 'Delete trading bots',
+  'security.manage': 'Block IPs, handle incidents, lock the platform down and flatten every account',
 };
 
 export function describePermission(permission: string): string {
