@@ -75,7 +75,7 @@ describe('audit log page', () => {
 
     const { page, errors } = await harness.newPage();
     await signIn(harness, page, admin);
-    expect(await mainNav(page).getByRole('link').allTextContents()).toEqual(['Dashboard', 'Bots', 'My sessions', 'Users', 'API keys', 'Audit log', 'Security']);
+    expect(await mainNav(page).getByRole('link').allTextContents()).toEqual(['Dashboard', 'Bots', 'My sessions', 'Users', 'API keys', 'Audit log', 'Security', 'Security centre']);
     await openAuditLog(page);
     await page.getByRole('table', { name: 'Audit log' }).waitFor();
     expect(await auditRows(page).count()).toBeGreaterThan(0);
@@ -308,7 +308,7 @@ describe('security report page', () => {
 
     const { page, errors } = await harness.newPage();
     await signIn(harness, page, admin);
-    await mainNav(page).getByRole('link', { name: 'Security' }).click();
+    await mainNav(page).getByRole('link', { name: 'Security', exact: true }).click();
     await page.getByRole('heading', { name: 'Security report' }).waitFor();
     expect(pathnameOf(page)).toBe('/security');
 

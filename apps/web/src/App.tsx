@@ -25,6 +25,7 @@ const SecurityReportPage = lazy(() => import('./pages/SecurityReportPage.tsx'));
 // A chart, a virtual list and the order schema: loaded once signed in.
 const DashboardPage = lazy(() => import('./pages/DashboardPage.tsx'));
 const BotsPage = lazy(() => import('./pages/BotsPage.tsx'));
+const SecurityCentrePage = lazy(() => import('./pages/SecurityCentrePage.tsx'));
 
 export function App() {
   return (
@@ -151,6 +152,16 @@ function AppRoutes() {
             <RequirePermission permission="bots.read">
               <Suspense fallback={<Loading label="Loading bots…" />}>
                 <BotsPage />
+              </Suspense>
+            </RequirePermission>
+          }
+        />
+        <Route
+          path="security-centre"
+          element={
+            <RequirePermission permission="security.manage">
+              <Suspense fallback={<Loading label="Loading the security centre…" />}>
+                <SecurityCentrePage />
               </Suspense>
             </RequirePermission>
           }

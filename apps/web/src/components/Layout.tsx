@@ -23,6 +23,7 @@ const NAV: NavItem[] = [
   { to: '/api-keys', label: 'API keys', permission: 'apikeys.manage' },
   { to: '/audit', label: 'Audit log', permission: 'logs.view' },
   { to: '/security', label: 'Security', permission: 'logs.view' },
+  { to: '/security-centre', label: 'Security centre', permission: 'security.manage' },
 ];
 
 export function Layout() {

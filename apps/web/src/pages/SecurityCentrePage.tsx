@@ -1,0 +1,16 @@
+/**
+ * The security officer's desk: live security alerts, incidents, the IP blocklist and the
+ * lockdown controls, each a section of its own from components/security-centre/.
+ */
+export default function SecurityCentrePage() {
+  return (
+    <section className="page security-centre">
+      <div className="page-head">
+        <div>
+          <h1>Security centre</h1>
+          <p className="lead">What the platform detected, what it did about it, and the controls to do more.</p>
+        </div>
+      </div>
+    </section>
+  );
+}
