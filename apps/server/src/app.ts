@@ -23,6 +23,7 @@ import {
   createMarketTape,
   createOrderMatcher,
   createTradingEventFeed,
+  createSecurityResponse,
   createPaperBroker,
   tapeMarketData,
   type OrderMatcher,
@@ -207,6 +208,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     auditIntegrity,
     tradingEvents,
     broker: createPaperBroker({ market: tapeMarketData(market), slippageTicks: config.market.slippageTicks, clock }),
+    // Each feature gives its actions here once deps exist (they need the database and the bus).
+    securityResponse: createSecurityResponse(logger, {}),
   };
 
   const retention = startAuditRetention({ db: database.db, auditIntegrity, audit, clock, logger, retentionDays: config.audit.retentionDays });

@@ -12,6 +12,7 @@ import type { Keyring } from './crypto/secret-box.ts';
 import type { Broker } from './trading/broker.ts';
 import type { AuditIntegrity } from './audit/integrity.ts';
 import type { TradingEventFeed } from './services/trading-events.ts';
+import type { SecurityResponse } from './security/response.ts';
 
 export interface Clock {
   now(): Date;
@@ -46,6 +47,8 @@ export interface ApiDeps {
   broker: Broker;
   /** Order updates, fills and alerts as they commit on any process, read once per process. */
   tradingEvents: Pick<TradingEventFeed, 'cursor' | 'onEvent'>;
+  /** Blocks, suspicious flags, ended sessions, lockdown and alerts: what detection may do about an attack. */
+  securityResponse: SecurityResponse;
 }
 
 export interface RateLimitDeps {
