@@ -37,7 +37,7 @@ export { ENGINE_EVENTS_CHANNEL, getEngineStatus, startEngine, stopEngine, config
 export { checkOrderRisk, RISK_RULES, type RiskRule, type RiskContext } from './trading/risk.ts';
 export * from './crypto/index.ts';
 export { createTradingEventFeed, type TradingEventFeed } from './services/trading-events.ts';
-export { createSecurityResponse, type SecurityResponse, type SecurityAlertInput, type SecuritySeverity } from './security/response.ts';
+export { createSecurityResponse, type SecurityResponse, type SecurityAlertInput, type SecuritySeverity, type Detection } from './security/response.ts';
 export { createOrderMatcher, ORDER_MATCHER_LOCK_KEY, type OrderMatcher } from './services/order-matcher.ts';
 export { executeOrder, cancelOrder, type TradingActor } from './services/trading.ts';
 export { closePosition } from './services/position-close.ts';

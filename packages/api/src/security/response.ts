@@ -15,6 +15,27 @@ export interface SecurityAlertInput {
   details: Record<string, unknown>;
 }
 
+/** One rule crossing its threshold, as detection reports it to incidents. */
+export interface Detection {
+  /** The rule that fired, from the detection rules table: 'brute_force', 'credential_stuffing', 'payload', 'scanner', … */
+  rule: string;
+  severity: SecuritySeverity;
+  summary: string;
+  /** The source address, when there is one. */
+  ip: string | null;
+  /** The account under attack, or the principal that acted. */
+  userId: string | null;
+  apiKeyId: string | null;
+  /** Related detections share it and join one open incident: 'ip:203.0.113.7', 'user:<id>'. */
+  correlationKey: string;
+  /** What was counted against which threshold, over which window. */
+  count: number;
+  threshold: number;
+  windowSeconds: number;
+  details: Record<string, unknown>;
+  at: Date;
+}
+
 /**
  * What an incident's automated response may do. Each action belongs to its own feature (the
  * blocklist, lockdown, security alerts, sessions); detection calls them only through this port.
@@ -30,6 +51,8 @@ export interface SecurityResponse {
   lockdown(input: { reason: string; incidentId: string | null }): Promise<void>;
   /** A security alert: persisted, streamed through alerts.onAlert, delivered to the webhook. */
   raiseAlert(input: SecurityAlertInput): Promise<void>;
+  /** A rule fired: opens or joins an incident and responds by its severity. */
+  reportDetection(detection: Detection): Promise<{ incidentId: string | null }>;
 }
 
 /** The port with the given actions; one not yet given only logs that it was asked for. */
@@ -44,5 +67,6 @@ export function createSecurityResponse(logger: Logger, parts: Partial<SecurityRe
     endSessionsOf: parts.endSessionsOf ?? (async (input) => (await missing('endSessionsOf')(input), 0)),
     lockdown: parts.lockdown ?? missing('lockdown'),
     raiseAlert: parts.raiseAlert ?? missing('raiseAlert'),
+    reportDetection: parts.reportDetection ?? (async (input) => (await missing('reportDetection')(input), { incidentId: null })),
   };
 }
