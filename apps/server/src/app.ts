@@ -24,6 +24,9 @@ import {
   createOrderMatcher,
   createTradingEventFeed,
   createSecurityResponse,
+  incidentResponseParts,
+  recordingSecurityResponse,
+  type SecurityActionRecorder,
   createPaperBroker,
   tapeMarketData,
   type OrderMatcher,
@@ -91,6 +94,8 @@ export interface AppOptions {
   queryFastPath?: boolean;
   /** Scales rate limits per client IP (0.5 halves them); the suspicious-IP hook. */
   limitFactor?: (ip: string | null) => number | Promise<number>;
+  /** Tests: sees every action asked of deps.securityResponse (and may answer it); see recordingSecurityResponse. */
+  recordSecurityActions?: SecurityActionRecorder;
 }
 
 export interface App {
@@ -209,8 +214,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
     tradingEvents,
     broker: createPaperBroker({ market: tapeMarketData(market), slippageTicks: config.market.slippageTicks, clock }),
     // Each feature gives its actions here once deps exist (they need the database and the bus).
-    securityResponse: createSecurityResponse(logger, {}),
+    securityResponse: createSecurityResponse(logger, {
+      // Incidents: opens or joins one per detection, responds by severity; ends an account's sessions.
+      ...incidentResponseParts(() => deps, config.incidents),
+    }),
   };
+  if (opts.recordSecurityActions) deps.securityResponse = recordingSecurityResponse(deps.securityResponse, opts.recordSecurityActions);
 
   const retention = startAuditRetention({ db: database.db, auditIntegrity, audit, clock, logger, retentionDays: config.audit.retentionDays });
 

@@ -34,6 +34,8 @@ export interface ServerConfig {
   housekeeping: HousekeepingConfig;
   /** ENCRYPTION_KEY / ENCRYPTION_KEY_FILE as given; read into a keyring at start-up. */
   encryption: { key: string | undefined; keyFile: string | undefined };
+  /** Incidents: the correlation window (INCIDENT_CORRELATION_MINUTES) and INCIDENT_AUTO_LOCKDOWN=1. */
+  incidents: { correlationWindowMs: number; autoLockdown: boolean };
 }
 
 export interface MarketConfig {
@@ -176,6 +178,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       sessionRetentionMs: int(env, 'SESSION_RETENTION_DAYS', 7, 0) * 24 * 60 * MINUTE,
     },
     encryption: { key: env.ENCRYPTION_KEY || undefined, keyFile: env.ENCRYPTION_KEY_FILE || undefined },
+    incidents: {
+      correlationWindowMs: int(env, 'INCIDENT_CORRELATION_MINUTES', 30) * MINUTE,
+      autoLockdown: env.INCIDENT_AUTO_LOCKDOWN === '1' || env.INCIDENT_AUTO_LOCKDOWN === 'true',
+    },
     market: {
       seed: int(env, 'MARKET_SEED', 20_240_601, 0),
       printsPerSecond: int(env, 'MARKET_PRINTS_PER_SECOND', 4),

@@ -12,6 +12,7 @@ import { tradingRouter } from './routers/trading.ts';
 import { positionsRouter } from './routers/positions.ts';
 import { alertsRouter } from './routers/alerts.ts';
 import { usersRouter } from './routers/users.ts';
+import { incidentsRouter } from './security/incidents/router.ts';
 import { router } from './trpc.ts';
 
 export const appRouter = router({
@@ -27,6 +28,7 @@ export const appRouter = router({
   positions: positionsRouter,
   alerts: alertsRouter,
   bots: botsRouter,
+  incidents: incidentsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { defaultRateLimitPolicies, defaultSecurityConfig, type Clock, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
+import { defaultRateLimitPolicies, defaultSecurityConfig, type SecurityActionRecorder, type Clock, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
 import { createScratchDatabase } from '@tapevision/db';
 import { createApp, createLogger, loadConfig, type App } from '../../src/index.ts';
 import type { WsLimits } from '../../src/ws-guard.ts';
 import type { HttpLimits } from '../../src/http-limits.ts';
-import type { AuditConfig, MarketConfig } from '../../src/config.ts';
+import type { AuditConfig, MarketConfig, ServerConfig } from '../../src/config.ts';
 
 /** A clock tests can move forward, to cross grace windows and session timeouts without waiting. */
 export class TestClock implements Clock {
@@ -58,6 +58,10 @@ export interface TestServerOptions {
   housekeeping?: Partial<HousekeepingConfig>;
   /** Node's timeouts, connections per IP, calls per batch. */
   http?: Partial<HttpLimits>;
+  /** Incidents: the correlation window and INCIDENT_AUTO_LOCKDOWN. */
+  incidents?: Partial<ServerConfig['incidents']>;
+  /** Sees every action asked of deps.securityResponse, and may answer it (app.ts recordSecurityActions). */
+  recordSecurityActions?: SecurityActionRecorder;
 }
 
 /** The audit key test servers share unless told otherwise (as processes on one database must). */
@@ -98,6 +102,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     rateLimits: { ...defaultRateLimitPolicies, ...opts.rateLimits },
     wsLimits: { ...base.wsLimits, ...opts.wsLimits },
     http: { ...base.http, ...opts.http },
+    incidents: { ...base.incidents, ...opts.incidents },
     redisUrl: opts.redisUrl,
   };
   const clock = new TestClock();
@@ -108,6 +113,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     clock,
     inMemoryDatabase: !databaseUrl,
     ...(opts.limitFactor ? { limitFactor: opts.limitFactor } : {}),
+    ...(opts.recordSecurityActions ? { recordSecurityActions: opts.recordSecurityActions } : {}),
   });
   const port = await app.listen();
   const close = async () => {

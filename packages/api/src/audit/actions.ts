@@ -54,6 +54,13 @@ export const AUDIT_SEVERITY = {
   'bot.started': 'MEDIUM',
   'bot.stopped': 'MEDIUM',
   'security.incident': 'CRITICAL',
+  // Incidents after they open: a detection joining one, an escalation, a person's change, a note, the close.
+  'security.incident_joined': 'MEDIUM',
+  'security.incident_escalated': 'HIGH',
+  'security.incident_updated': 'MEDIUM',
+  'security.incident_noted': 'LOW',
+  'security.incident_closed': 'HIGH',
+  'security.incident_report_viewed': 'MEDIUM',
 } as const satisfies Record<string, Severity>;
 
 export type AuditAction = keyof typeof AUDIT_SEVERITY;

@@ -18,7 +18,8 @@ export type RevokeReason =
   | 'role_changed'
   | 'disabled'
   | 'evicted'
-  | 'refresh_token_reuse';
+  | 'refresh_token_reuse'
+  | 'security_incident';
 
 export interface LiveSession {
   session: Session;

@@ -1,0 +1,77 @@
+import { asc, eq, gt, sql } from 'drizzle-orm';
+import { incidents, incidentTimeline, type Queryable } from '@tapevision/db';
+import type { ApiDeps } from '../../deps.ts';
+import { isIdNotice } from '../../services/bus-stream.ts';
+import { INCIDENT_EVENTS_CHANNEL, toIncidentView, type IncidentView } from './store.ts';
+
+export interface IncidentEvent {
+  /** The timeline entry's id: the stream's event id. */
+  id: string;
+  /** What happened: 'opened', 'detection', 'escalated', 'action', 'status', 'note', 'closed', … */
+  kind: string;
+  message: string;
+  incident: IncidentView;
+}
+
+const PAGE = 200;
+// A notice lost with a dropped LISTEN costs this delay, not an event.
+const POLL_MS = 5_000;
+
+async function newestId(db: Queryable): Promise<bigint> {
+  const [row] = await db.select({ max: sql<string | null>`max(${incidentTimeline.id})::text` }).from(incidentTimeline);
+  return row?.max ? BigInt(row.max) : 0n;
+}
+
+async function eventsAfter(db: Queryable, after: bigint): Promise<IncidentEvent[]> {
+  const rows = await db
+    .select({ entry: incidentTimeline, incident: incidents })
+    .from(incidentTimeline)
+    .innerJoin(incidents, eq(incidents.id, incidentTimeline.incidentId))
+    .where(gt(incidentTimeline.id, after))
+    .orderBy(asc(incidentTimeline.id))
+    .limit(PAGE);
+  return rows.map((r) => ({ id: r.entry.id.toString(), kind: r.entry.kind, message: r.entry.message, incident: toIncidentView(r.incident) }));
+}
+
+/**
+ * Incidents as they open and change, on every process: each timeline entry, in commit order,
+ * with its incident as it is now. Listens before reading, so nothing falls between the backfill
+ * after `lastEventId` and the live part.
+ */
+export async function* incidentStream(deps: Pick<ApiDeps, 'db' | 'bus'>, input: { lastEventId?: string | null | undefined }, signal: AbortSignal | undefined): AsyncGenerator<IncidentEvent> {
+  let wake: (() => void) | null = null;
+  let pending = false;
+  const poke = () => {
+    pending = true;
+    wake?.();
+  };
+  const unsubscribe = await deps.bus.subscribe(INCIDENT_EVENTS_CHANNEL, (payload) => {
+    if (isIdNotice(payload)) poke();
+  });
+  signal?.addEventListener('abort', poke, { once: true });
+  const timer = setInterval(poke, POLL_MS);
+  timer.unref();
+  try {
+    let cursor = input.lastEventId ? BigInt(input.lastEventId) : await newestId(deps.db);
+    pending = Boolean(input.lastEventId);
+    while (!signal?.aborted) {
+      if (!pending) await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+      pending = false;
+      if (signal?.aborted) return;
+      for (;;) {
+        const events = await eventsAfter(deps.db, cursor);
+        for (const event of events) {
+          if (signal?.aborted) return;
+          cursor = BigInt(event.id);
+          yield event;
+        }
+        if (events.length < PAGE) break;
+      }
+    }
+  } finally {
+    clearInterval(timer);
+    signal?.removeEventListener('abort', poke);
+    unsubscribe();
+  }
+}
