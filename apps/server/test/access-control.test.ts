@@ -53,6 +53,13 @@ const KNOWN_PROCEDURES = [
   'bots.delete',
   'bots.start',
   'bots.stop',
+  'incidents.list',
+  'incidents.get',
+  'incidents.update',
+  'incidents.addNote',
+  'incidents.close',
+  'incidents.report',
+  'incidents.onIncident',
 ];
 
 /** The only two shapes of access a procedure may declare. */

@@ -232,7 +232,15 @@ export async function incidentReport(deps: Pick<ApiDeps, 'db' | 'clock' | 'audit
   const rows = await deps.db
     .select()
     .from(auditLogs)
-    .where(and(gte(auditLogs.at, windowStart), lte(auditLogs.at, new Date(to.getTime() + 1_000)), or(...related)))
+    .where(
+      and(
+        gte(auditLogs.at, windowStart),
+        lte(auditLogs.at, new Date(to.getTime() + 1_000)),
+        or(...related),
+        // Another incident's rows are that incident's story, even from the same address (the officer's own desk).
+        sql`not (${auditLogs.resourceType} is not distinct from 'incident' and ${auditLogs.resourceId} is distinct from ${inc.id})`,
+      ),
+    )
     .orderBy(asc(auditLogs.at), asc(auditLogs.seq))
     .limit(REPORT_AUDIT_LIMIT + 1);
   const trail = rows.slice(0, REPORT_AUDIT_LIMIT);
