@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { text } from '../../schemas/text.ts';
-import { SEVERITIES, STATUS_ORDER } from './store.ts';
+
+// Browser-safe (the SPA's forms validate with these): no database imports here.
+export const OPEN_STATUSES = ['detected', 'investigating', 'contained'] as const;
+export const STATUS_ORDER = ['detected', 'investigating', 'contained', 'resolved', 'closed'] as const;
+export type IncidentStatus = (typeof STATUS_ORDER)[number];
+export const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 
 const id = text().uuid();
 const lastEventId = text().regex(/^\d{1,19}$/).nullish();

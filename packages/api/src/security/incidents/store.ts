@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { incidentTimeline, type EventBus, type Incident, type IncidentTimelineEntry, type IncidentTimelineKind, type Tx } from '@tapevision/db';
 import type { SecuritySeverity } from '../response.ts';
+import { SEVERITIES, type IncidentStatus } from './schemas.ts';
 
 /** Carries only the newest timeline entry's id: subscribers read the rows themselves, in id order. */
 export const INCIDENT_EVENTS_CHANNEL = 'tv_incident_events';
@@ -9,10 +10,7 @@ export const INCIDENT_EVENTS_CHANNEL = 'tv_incident_events';
 // and the second finds the first's incident, and timeline ids are handed out in commit order.
 const INCIDENTS_LOCK = 7_401_236_151;
 
-export const OPEN_STATUSES = ['detected', 'investigating', 'contained'] as const;
-export const STATUS_ORDER = ['detected', 'investigating', 'contained', 'resolved', 'closed'] as const;
-export type IncidentStatus = (typeof STATUS_ORDER)[number];
-export const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const satisfies readonly SecuritySeverity[];
+export { OPEN_STATUSES, SEVERITIES, STATUS_ORDER, type IncidentStatus } from './schemas.ts';
 
 export function severityRank(s: SecuritySeverity): number {
   return SEVERITIES.indexOf(s);
