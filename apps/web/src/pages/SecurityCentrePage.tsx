@@ -1,3 +1,5 @@
+import { IncidentsSection } from '../components/security-centre/IncidentsSection.tsx';
+
 /**
  * The security officer's desk: live security alerts, incidents, the IP blocklist and the
  * lockdown controls, each a section of its own from components/security-centre/.
@@ -11,6 +13,7 @@ export default function SecurityCentrePage() {
           <p className="lead">What the platform detected, what it did about it, and the controls to do more.</p>
         </div>
       </div>
+      <IncidentsSection />
     </section>
   );
 }
