@@ -147,6 +147,8 @@ describe('correlation', () => {
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => report(detection({ ip, rule: i % 2 ? 'payload' : 'brute_force', correlationKey: `ip:${ip}` }))));
     expect(new Set(results.map((r) => r.incidentId)).size).toBe(1);
     expect((await incidentRow(results[0]!.incidentId!)).detectionCount).toBe(8);
+    // The watch is claimed under the lock: one request for the attack, not one per report.
+    expect(actions.of(results[0]!.incidentId).filter((c) => c.action === 'markSuspicious')).toHaveLength(1);
   });
 
   it('opens exactly one incident for parallel reports on two servers sharing one Postgres', async () => {
@@ -184,12 +186,15 @@ describe('automated response by severity', () => {
       expect(near(asked[0]!.input.expiresAt, 24 * 60 * MINUTE)).toBe(true);
       expect(asked.some((c) => c.action === 'lockdown')).toBe(false);
       const { timeline } = await admin.client.incidents.get.query({ id: incidentId! });
+      // Each action is claimed (requested) with the incident's commit, then its outcome recorded.
       const done = timeline.filter((t) => t.kind === 'action').map((t) => [t.details.action, t.details.outcome]);
       expect(done).toEqual([
+        ['blockIp', 'requested'],
+        ['recommendLockdown', 'requested'],
         ['blockIp', 'done'],
         ['recommendLockdown', 'done'],
       ]);
-      expect(timeline.find((t) => t.details.action === 'recommendLockdown')?.message).toMatch(/lockdown recommended/i);
+      expect(timeline.findLast((t) => t.details.action === 'recommendLockdown')?.message).toMatch(/lockdown recommended/i);
     } finally {
       actions.answer({});
     }
@@ -247,12 +252,12 @@ describe('automated response by severity', () => {
     await report(detection({ ip, severity: 'MEDIUM', rule: 'scanner' }));
     expect(actions.of(medium.incidentId).filter((c) => c.action === 'markSuspicious')).toHaveLength(1);
     const { timeline } = await admin.client.incidents.get.query({ id: medium.incidentId! });
-    expect(timeline.filter((t) => t.kind === 'action').map((t) => t.details.outcome)).toEqual(['done', 'skipped']);
+    expect(timeline.filter((t) => t.kind === 'action').map((t) => t.details.outcome)).toEqual(['requested', 'done', 'skipped']);
 
     const low = await report(detection({ severity: 'LOW' }));
     expect(actions.of(low.incidentId).map((c) => c.action)).toEqual(['raiseAlert']);
     const lowTimeline = (await admin.client.incidents.get.query({ id: low.incidentId! })).timeline;
-    expect(lowTimeline.filter((t) => t.kind === 'action').map((t) => t.details.action)).toEqual(['record']);
+    expect(lowTimeline.filter((t) => t.kind === 'action').map((t) => t.details.action)).toEqual(['record', 'record']);
   });
 });
 
@@ -299,7 +304,7 @@ describe('procedures', () => {
 
     const detail = await c.get.query({ id });
     expect(detail.assignee).toEqual({ id: adminId, email: expect.stringContaining('@') });
-    expect(detail.timeline.map((t) => t.kind)).toEqual(['opened', 'action', 'status', 'severity', 'assignment', 'note', 'closed']);
+    expect(detail.timeline.map((t) => t.kind)).toEqual(['opened', 'action', 'action', 'status', 'severity', 'assignment', 'note', 'closed']);
     expect(detail.timeline.find((t) => t.kind === 'note')).toMatchObject({ actorType: 'user', actorId: adminId, actorEmail: detail.assignee?.email, message: 'Source is a test harness.' });
     await server.app.deps.audit.flush();
     const audit = (await incidentAudit(id)).map((r) => r.action);

@@ -63,7 +63,7 @@ describe('incidents in the security centre', () => {
     const api = await apiSignIn(harness.server, admin);
     const stored = await api.client.incidents.get.query({ id: incidentId! });
     expect(stored.incident).toMatchObject({ status: 'closed', resolution: 'Blocked the range at the edge; no account touched.' });
-    expect(stored.timeline.map((t) => t.kind)).toEqual(['opened', 'action', 'status', 'note', 'closed']);
+    expect(stored.timeline.map((t) => t.kind)).toEqual(['opened', 'action', 'action', 'status', 'note', 'closed']);
     expect(errors).toEqual([]);
   }, 60_000);
 });

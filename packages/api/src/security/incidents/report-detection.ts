@@ -1,5 +1,5 @@
-import { and, desc, eq, gte, inArray, or, sql, type SQL } from 'drizzle-orm';
-import { incidents, incidentTimeline, type Incident } from '@tapevision/db';
+import { and, asc, desc, eq, gte, inArray, or, sql, type SQL } from 'drizzle-orm';
+import { incidents, incidentTimeline, type Incident, type Tx } from '@tapevision/db';
 import { auditedTransaction } from '../../audit/recorder.ts';
 import type { ApiDeps } from '../../deps.ts';
 import type { Detection, SecurityResponse } from '../response.ts';
@@ -22,6 +22,8 @@ interface Correlated {
   incident: Incident;
   opened: boolean;
   escalatedFrom: Incident['severity'] | null;
+  /** The actions this detection claimed under the lock; the rest were already in force. */
+  plan: { step: PlannedAction; skip: boolean }[];
 }
 
 /**
@@ -29,8 +31,8 @@ interface Correlated {
  * response once that has committed. Called by detection off the request path.
  */
 export async function reportDetection(deps: Deps, opts: IncidentResponseOptions, detection: Detection): Promise<{ incidentId: string | null }> {
-  const { incident, opened, escalatedFrom } = await correlate(deps, opts, detection);
-  await respond(deps, opts, incident, detection);
+  const { incident, opened, escalatedFrom, plan } = await correlate(deps, opts, detection);
+  await respond(deps, incident, detection, plan);
   const port = deps.securityResponse;
   if (opened || escalatedFrom) {
     await safely(deps, 'raiseAlert', () =>
@@ -97,7 +99,8 @@ async function correlate(deps: Deps, opts: IncidentResponseOptions, d: Detection
         resource: { type: 'incident', id: created.id },
         details: { rule: d.rule, severity: d.severity, correlationKey: d.correlationKey, userId: d.userId, apiKeyId: d.apiKeyId, summary: d.summary },
       });
-      return { result: { incident: created, opened: true, escalatedFrom: null }, eventId };
+      const plan = await claimActions(tx, opts, created.id, d, now);
+      return { result: { incident: created, opened: true, escalatedFrom: null, plan }, eventId: (await appendClaims(tx, created.id, now, d, plan)) ?? eventId };
     }
     const escalates = severityRank(d.severity) > severityRank(open.severity);
     const [updated] = await tx
@@ -124,7 +127,8 @@ async function correlate(deps: Deps, opts: IncidentResponseOptions, d: Detection
       resource: { type: 'incident', id: open.id },
       details: { rule: d.rule, severity: d.severity, correlationKey: d.correlationKey, ...(escalates ? { from: open.severity, to: d.severity } : {}) },
     });
-    return { result: { incident: updated as Incident, opened: false, escalatedFrom: escalates ? open.severity : null }, eventId };
+    const plan = await claimActions(tx, opts, open.id, d, now);
+    return { result: { incident: updated as Incident, opened: false, escalatedFrom: escalates ? open.severity : null, plan }, eventId: (await appendClaims(tx, open.id, now, d, plan)) ?? eventId };
   });
   await publishIncidentEvent(deps.bus, eventId);
   return result;
@@ -132,34 +136,58 @@ async function correlate(deps: Deps, opts: IncidentResponseOptions, d: Detection
 
 /** What each action came to, as the timeline tells it. */
 interface Outcome {
-  outcome: 'done' | 'refused' | 'failed' | 'skipped';
+  outcome: 'done' | 'refused' | 'failed';
   message: string;
   details?: Record<string, unknown>;
 }
 
 /**
- * Runs the plan for one detection after its incident committed, and records every action (done,
- * refused, failed, or skipped because it already holds) on the timeline.
+ * Decides, under the incidents lock, which planned actions this detection runs: a block or watch
+ * still in force for this incident (requested or done, and not failed since) is not asked again,
+ * so parallel reports of one attack ask for one block, not one each.
  */
-async function respond(deps: Deps, opts: IncidentResponseOptions, incident: Incident, d: Detection): Promise<void> {
-  const now = deps.clock.now();
+async function claimActions(tx: Tx, opts: IncidentResponseOptions, incidentId: string, d: Detection, now: Date): Promise<{ step: PlannedAction; skip: boolean }[]> {
   const plan = planResponse(d, { autoLockdown: opts.autoLockdown, now });
-  const earlier = await deps.db
+  const earlier = await tx
     .select({ details: incidentTimeline.details })
     .from(incidentTimeline)
-    .where(and(eq(incidentTimeline.incidentId, incident.id), eq(incidentTimeline.kind, 'action')));
-  const holding = new Set(
-    earlier
-      .filter((e) => e.details.outcome === 'done' && (typeof e.details.until !== 'string' || new Date(e.details.until) > now))
-      .map((e) => String(e.details.key)),
+    .where(and(eq(incidentTimeline.incidentId, incidentId), eq(incidentTimeline.kind, 'action')))
+    .orderBy(asc(incidentTimeline.id));
+  const latest = new Map<string, Record<string, unknown>>();
+  // A skip says nothing new about the action: the entry before it still tells its state.
+  for (const e of earlier) if (e.details.outcome !== 'skipped') latest.set(String(e.details.key), e.details);
+  const held = (key: string) => {
+    const e = latest.get(key);
+    if (!e || !(e.outcome === 'requested' || e.outcome === 'done')) return false;
+    return typeof e.until !== 'string' || new Date(e.until) > now;
+  };
+  // Ending sessions again is right while the attack goes on; a note that nothing was done is cheap.
+  return plan.map((step) => ({ step, skip: step.action !== 'endSessionsOf' && step.action !== 'record' && held(step.key) }));
+}
+
+async function appendClaims(tx: Tx, incidentId: string, now: Date, d: Detection, plan: { step: PlannedAction; skip: boolean }[]): Promise<bigint | null> {
+  return appendTimeline(
+    tx,
+    incidentId,
+    now,
+    plan.map(({ step, skip }) => ({
+      kind: 'action' as const,
+      actor: SYSTEM,
+      message: skip ? `${describe(step)}: already in force for this incident` : `${describe(step)}: requested`,
+      details: { key: step.key, action: step.action, outcome: skip ? 'skipped' : 'requested', severity: d.severity, ...untilOf(step) },
+    })),
   );
+}
+
+/** Runs the claimed actions after the incident committed and records what each came to. */
+async function respond(deps: Deps, incident: Incident, d: Detection, plan: { step: PlannedAction; skip: boolean }[]): Promise<void> {
   const entries: NewTimelineEntry[] = [];
-  for (const step of plan) {
-    const outcome = holding.has(step.key) && step.action !== 'endSessionsOf' && step.action !== 'record'
-      ? { outcome: 'skipped' as const, message: `${describe(step)}: already in force for this incident` }
-      : await perform(deps, deps.securityResponse, incident, d, step);
+  for (const { step, skip } of plan) {
+    if (skip) continue;
+    const outcome = await perform(deps, deps.securityResponse, incident, d, step);
     entries.push({ kind: 'action', actor: SYSTEM, message: outcome.message, details: { key: step.key, action: step.action, outcome: outcome.outcome, severity: d.severity, ...untilOf(step), ...outcome.details } });
   }
+  if (entries.length === 0) return;
   const eventId = await auditedTransaction(deps, async (tx) => {
     await lockIncidents(tx);
     return appendTimeline(tx, incident.id, deps.clock.now(), entries);
