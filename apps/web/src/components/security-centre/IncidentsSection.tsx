@@ -7,6 +7,7 @@ import { trpc } from '../../trpc.ts';
 import { ErrorAlert } from '../Alert.tsx';
 import { IncidentDetail } from './IncidentDetail.tsx';
 import { SeverityBadge, StatusBadge } from './IncidentBadges.tsx';
+import './incidents.css';
 
 type Status = (typeof STATUS_ORDER)[number];
 type Severity = (typeof SEVERITIES)[number];

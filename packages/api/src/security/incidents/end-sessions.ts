@@ -2,6 +2,8 @@ import { auditedTransaction } from '../../audit/recorder.ts';
 import type { ApiDeps } from '../../deps.ts';
 import { endUserSessions } from '../../services/sessions.ts';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * Ends every session of an account under attack, as users.revokeSessions does: the sessions end
  * in one commit with their audit row, then the bus tells every process to drop its cached copies
@@ -11,6 +13,8 @@ export async function endSessionsOf(
   deps: Pick<ApiDeps, 'db' | 'bus' | 'clock' | 'config' | 'tokens' | 'audit'>,
   input: { userId: string; reason: string; incidentId: string | null },
 ): Promise<number> {
+  // Not an account id (a detection's guess): nothing to end, and no query the database would refuse.
+  if (!UUID.test(input.userId)) return 0;
   const revocation = await auditedTransaction(deps, async (tx) => {
     const revocation = await endUserSessions(deps, tx, { userId: input.userId, reason: 'security_incident' });
     await deps.audit.recordIn(tx, {
