@@ -5,3 +5,4 @@ export * from './throttles.ts';
 export * from './api-keys.ts';
 export * from './engine.ts';
 export * from './trading.ts';
+export * from './security-alerts.ts';
