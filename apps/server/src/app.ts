@@ -24,6 +24,8 @@ import {
   createOrderMatcher,
   createTradingEventFeed,
   createSecurityResponse,
+  raiseSecurityAlert,
+  createSecurityWebhookWorker,
   createPaperBroker,
   tapeMarketData,
   type OrderMatcher,
@@ -209,7 +211,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     tradingEvents,
     broker: createPaperBroker({ market: tapeMarketData(market), slippageTicks: config.market.slippageTicks, clock }),
     // Each feature gives its actions here once deps exist (they need the database and the bus).
-    securityResponse: createSecurityResponse(logger, {}),
+    securityResponse: createSecurityResponse(logger, {
+      raiseAlert: async (input) => void (await raiseSecurityAlert({ db: database.db, bus: database.bus, clock }, input)),
+    }),
   };
 
   const retention = startAuditRetention({ db: database.db, auditIntegrity, audit, clock, logger, retentionDays: config.audit.retentionDays });
@@ -239,6 +243,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   await botRunner.start();
   const housekeeping = createHousekeeping({ database, db: database.db, bus: database.bus, clock, logger, security: config.security, config: config.housekeeping });
   await housekeeping.start();
+  const securityWebhook = createSecurityWebhookWorker({ database, clock, logger, config: config.securityWebhook });
+  await securityWebhook.start();
   const wsGuard = createWsGuard({
     limits: config.wsLimits,
     logger,
@@ -366,6 +372,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       // Gives up the leader lock (another process takes over) while the bus can still publish.
       await botRunner.stop();
       await housekeeping.stop();
+      await securityWebhook.stop();
       await orderMatcher.stop();
       await tradingEvents.stop();
       await marketProducer.stop();

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { defaultRateLimitPolicies, defaultSecurityConfig, type Clock, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
 import { createScratchDatabase } from '@tapevision/db';
-import { createApp, createLogger, loadConfig, type App } from '../../src/index.ts';
+import { createApp, createLogger, loadConfig, type App, type ServerConfig } from '../../src/index.ts';
 import type { WsLimits } from '../../src/ws-guard.ts';
 import type { HttpLimits } from '../../src/http-limits.ts';
 import type { AuditConfig, MarketConfig } from '../../src/config.ts';
@@ -58,6 +58,8 @@ export interface TestServerOptions {
   housekeeping?: Partial<HousekeepingConfig>;
   /** Node's timeouts, connections per IP, calls per batch. */
   http?: Partial<HttpLimits>;
+  /** The security webhook: its URL, secret and a fast backoff. */
+  securityWebhook?: Partial<ServerConfig['securityWebhook']>;
 }
 
 /** The audit key test servers share unless told otherwise (as processes on one database must). */
@@ -88,6 +90,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     audit: { ...base.audit, key: opts.auditKey ?? TEST_AUDIT_KEY, ...opts.audit },
     market: { ...base.market, ...opts.market },
     housekeeping: { ...base.housekeeping, ...opts.housekeeping },
+    securityWebhook: { ...base.securityWebhook, ...opts.securityWebhook },
     port: 0,
     host: '127.0.0.1',
     databaseUrl,

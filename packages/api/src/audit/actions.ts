@@ -54,6 +54,7 @@ export const AUDIT_SEVERITY = {
   'bot.started': 'MEDIUM',
   'bot.stopped': 'MEDIUM',
   'security.incident': 'CRITICAL',
+  'alert.acknowledged': 'MEDIUM',
 } as const satisfies Record<string, Severity>;
 
 export type AuditAction = keyof typeof AUDIT_SEVERITY;
