@@ -27,6 +27,8 @@ import {
   incidentResponseParts,
   recordingSecurityResponse,
   type SecurityActionRecorder,
+  raiseSecurityAlert,
+  createSecurityWebhookWorker,
   createPaperBroker,
   tapeMarketData,
   type OrderMatcher,
@@ -217,6 +219,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     securityResponse: createSecurityResponse(logger, {
       // Incidents: opens or joins one per detection, responds by severity; ends an account's sessions.
       ...incidentResponseParts(() => deps, config.incidents),
+      raiseAlert: async (input) => void (await raiseSecurityAlert({ db: database.db, bus: database.bus, clock }, input)),
     }),
   };
   if (opts.recordSecurityActions) deps.securityResponse = recordingSecurityResponse(deps.securityResponse, opts.recordSecurityActions);
@@ -248,6 +251,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   await botRunner.start();
   const housekeeping = createHousekeeping({ database, db: database.db, bus: database.bus, clock, logger, security: config.security, config: config.housekeeping });
   await housekeeping.start();
+  const securityWebhook = createSecurityWebhookWorker({ database, clock, logger, config: config.securityWebhook });
+  await securityWebhook.start();
   const wsGuard = createWsGuard({
     limits: config.wsLimits,
     logger,
@@ -375,6 +380,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       // Gives up the leader lock (another process takes over) while the bus can still publish.
       await botRunner.stop();
       await housekeeping.stop();
+      await securityWebhook.stop();
       await orderMatcher.stop();
       await tradingEvents.stop();
       await marketProducer.stop();

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultRateLimitPolicies, defaultSecurityConfig, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig } from '@tapevision/api';
+import { defaultRateLimitPolicies, defaultSecurityConfig, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig, type SecurityWebhookConfig } from '@tapevision/api';
 import { defaultPostgresTimeouts, type PostgresTimeouts } from '@tapevision/db';
 import { defaultWsLimits, type WsLimits } from './ws-guard.ts';
 import { defaultHttpLimits, type HttpLimits } from './http-limits.ts';
@@ -32,6 +32,8 @@ export interface ServerConfig {
   market: MarketConfig;
   /** The purge of ended sessions and spent throttle rows (one process at a time). */
   housekeeping: HousekeepingConfig;
+  /** SECURITY_WEBHOOK_*: delivery of security alerts from the outbox. */
+  securityWebhook: SecurityWebhookConfig;
   /** ENCRYPTION_KEY / ENCRYPTION_KEY_FILE as given; read into a keyring at start-up. */
   encryption: { key: string | undefined; keyFile: string | undefined };
   /** Incidents: the correlation window (INCIDENT_CORRELATION_MINUTES) and INCIDENT_AUTO_LOCKDOWN=1. */
@@ -176,6 +178,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     housekeeping: {
       intervalMs: int(env, 'HOUSEKEEPING_INTERVAL_SECONDS', 3_600) * 1000,
       sessionRetentionMs: int(env, 'SESSION_RETENTION_DAYS', 7, 0) * 24 * 60 * MINUTE,
+    },
+    securityWebhook: {
+      url: env.SECURITY_WEBHOOK_URL || undefined,
+      secret: env.SECURITY_WEBHOOK_SECRET || undefined,
+      timeoutMs: int(env, 'SECURITY_WEBHOOK_TIMEOUT_MS', 5_000, 100),
+      backoffBaseMs: int(env, 'SECURITY_WEBHOOK_BACKOFF_MS', 1_000, 10),
+      backoffMaxMs: int(env, 'SECURITY_WEBHOOK_BACKOFF_MAX_MS', 300_000, 10),
+      pollMs: int(env, 'SECURITY_WEBHOOK_POLL_MS', 2_000, 50),
     },
     encryption: { key: env.ENCRYPTION_KEY || undefined, keyFile: env.ENCRYPTION_KEY_FILE || undefined },
     incidents: {

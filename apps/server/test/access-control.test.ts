@@ -46,6 +46,7 @@ const KNOWN_PROCEDURES = [
   'positions.close',
   'alerts.list',
   'alerts.onAlert',
+  'alerts.acknowledge',
   'bots.list',
   'bots.get',
   'bots.create',

@@ -59,3 +59,5 @@ export {
 } from './services/bots.ts';
 export { STRATEGIES, STRATEGY_NAMES, strategyFor, type Strategy, type StrategyName } from './trading/strategies/index.ts';
 export { createBotRunner, BOT_RUNNER_LOCK_KEY, type BotRunner } from './services/bot-runner.ts';
+export { raiseSecurityAlert, SECURITY_ALERTS_CHANNEL } from './security/alerts/service.ts';
+export { createSecurityWebhookWorker, defaultSecurityWebhookConfig, signWebhook, webhookBody, type SecurityWebhookConfig } from './security/alerts/webhook.ts';

@@ -62,6 +62,8 @@ export interface TestServerOptions {
   incidents?: Partial<ServerConfig['incidents']>;
   /** Sees every action asked of deps.securityResponse, and may answer it (app.ts recordSecurityActions). */
   recordSecurityActions?: SecurityActionRecorder;
+  /** The security webhook: its URL, secret and a fast backoff. */
+  securityWebhook?: Partial<ServerConfig['securityWebhook']>;
 }
 
 /** The audit key test servers share unless told otherwise (as processes on one database must). */
@@ -92,6 +94,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     audit: { ...base.audit, key: opts.auditKey ?? TEST_AUDIT_KEY, ...opts.audit },
     market: { ...base.market, ...opts.market },
     housekeeping: { ...base.housekeeping, ...opts.housekeeping },
+    securityWebhook: { ...base.securityWebhook, ...opts.securityWebhook },
     port: 0,
     host: '127.0.0.1',
     databaseUrl,

@@ -61,6 +61,7 @@ export const AUDIT_SEVERITY = {
   'security.incident_noted': 'LOW',
   'security.incident_closed': 'HIGH',
   'security.incident_report_viewed': 'MEDIUM',
+  'alert.acknowledged': 'MEDIUM',
 } as const satisfies Record<string, Severity>;
 
 export type AuditAction = keyof typeof AUDIT_SEVERITY;

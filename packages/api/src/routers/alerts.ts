@@ -1,27 +1,128 @@
 // Lets declaration emit name tracked()'s envelope type, which @trpc/server exports only from here.
 import type {} from '@trpc/server/unstable-core-do-not-import';
 import { tracked, type TrackedEnvelope } from '@trpc/server';
-import { alertsListInput, tradingStreamInput, type AlertView } from '../schemas/trading.ts';
+import { z } from 'zod';
+import { type AlertView, type SecurityAlertView } from '../schemas/trading.ts';
+import { text } from '../schemas/text.ts';
 import { recentEvents, tradingEventStream, type EventScope } from '../services/trading-events.ts';
 import { toAlertView } from '../services/trading-views.ts';
 import { permissionProcedure, router } from '../trpc.ts';
+import { appError } from '../errors.ts';
 import { accountReaderOf } from './trading.ts';
+import {
+  acknowledgeSecurityAlert,
+  recentSecurityAlerts,
+  securityAlertStream,
+  toSecurityAlertView,
+} from '../security/alerts/service.ts';
+import { mergeStreams } from '../security/alerts/merge.ts';
 
 const view = permissionProcedure('alerts.view');
+const KINDS = ['trading', 'security'] as const;
+type Kind = (typeof KINDS)[number];
+
+type KindedAlertView = AlertView;
+
+const listInput = z.strictObject({ limit: z.number().int().min(1).max(200).optional(), kind: z.enum(KINDS).optional() }).optional();
+// "<trading id>" (as before) or "<trading id>:<security id>": the two kinds have their own id spaces.
+const streamInput = z
+  .strictObject({ lastEventId: text().regex(/^\d{1,19}(:\d{1,19})?$/).nullish(), kind: z.enum(KINDS).optional() })
+  .optional();
+const ackInput = z.strictObject({ id: text().regex(/^s?\d{1,19}$/, 'An alert id') });
 
 function alertScope(reader: { userId: string; allAccounts: boolean }): EventScope {
   return { kind: 'alert', ownerId: reader.allAccounts ? null : reader.userId, includeDeskWide: true };
 }
 
+function securityView(a: SecurityAlertView, event: 'raised' | 'acknowledged' = 'raised'): KindedAlertView {
+  return {
+    kind: 'security',
+    category: 'security',
+    id: `s${a.id}`,
+    at: a.createdAt,
+    severity: a.severity === 'LOW' ? 'info' : a.severity === 'MEDIUM' ? 'warning' : 'critical',
+    ownerId: null,
+    rule: a.type,
+    message: `${a.title}: ${a.message}`,
+    orderId: null,
+    symbol: null,
+    security: a,
+    event,
+  };
+}
+
+function wants(ctx: { principal: { permissions: ReadonlySet<string> } }, kind: Kind | undefined, k: Kind): boolean {
+  if (kind && kind !== k) return false;
+  return k === 'trading' || ctx.principal.permissions.has('security.manage');
+}
+
 export const alertsRouter = router({
-  /** The newest alerts first: one's own and the desk's, or every account's with accounts.view. */
-  list: view.input(alertsListInput).query(async ({ ctx, input }) => {
-    const rows = await recentEvents(ctx.deps.db, alertScope(accountReaderOf(ctx)), input?.limit ?? 50);
-    return rows.map(toAlertView);
+  /** The newest alerts first: trading (one's own and the desk's, or every account's with accounts.view) and, with security.manage, security. */
+  list: view.input(listInput).query(async ({ ctx, input }) => {
+    const limit = input?.limit ?? 50;
+    const out: KindedAlertView[] = [];
+    if (wants(ctx, input?.kind, 'trading')) {
+      for (const r of await recentEvents(ctx.deps.db, alertScope(accountReaderOf(ctx)), limit)) out.push(toAlertView(r));
+    }
+    if (wants(ctx, input?.kind, 'security')) {
+      for (const r of await recentSecurityAlerts(ctx.deps.db, limit)) out.push(securityView(toSecurityAlertView(r)));
+    }
+    return out.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, limit);
   }),
 
-  /** Trading alerts as they are raised, on any process; resumes after lastEventId. */
-  onAlert: view.input(tradingStreamInput).subscription(async function* ({ ctx, input, signal }): AsyncGenerator<TrackedEnvelope<AlertView>> {
-    for await (const event of tradingEventStream(ctx.deps, alertScope(accountReaderOf(ctx)), input ?? {}, signal)) yield tracked(event.id.toString(), toAlertView(event));
+  /**
+   * Alerts as they are raised, on any process. Tracked ids are "<trading id>:<security id>", the
+   * cursor of both kinds, so a resume after lastEventId replays each kind from its own place.
+   */
+  onAlert: view.input(streamInput).subscription(async function* ({ ctx, input, signal }): AsyncGenerator<TrackedEnvelope<KindedAlertView>> {
+    const [t, s] = (input?.lastEventId ?? '').split(':');
+    let tCursor = t ? t : ctx.deps.tradingEvents.cursor().toString();
+    let sCursor = s ?? null;
+    const streams: AsyncGenerator<{ k: Kind; id: string | null; view: KindedAlertView }>[] = [];
+    if (wants(ctx, input?.kind, 'trading')) {
+      const resumeTrading = t ? { lastEventId: t } : {};
+      streams.push(
+        (async function* () {
+          for await (const e of tradingEventStream(ctx.deps, alertScope(accountReaderOf(ctx)), resumeTrading, signal))
+            yield { k: 'trading' as const, id: e.id.toString(), view: toAlertView(e) };
+        })(),
+      );
+    }
+    if (wants(ctx, input?.kind, 'security')) {
+      const after = s ? BigInt(s) : null;
+      streams.push(
+        (async function* () {
+          for await (const e of securityAlertStream(ctx.deps, after, signal))
+            yield { k: 'security' as const, id: e.event === 'raised' ? e.row.id.toString() : null, view: securityView(toSecurityAlertView(e.row), e.event) };
+        })(),
+      );
+    }
+    if (sCursor === null && streams.length > 1) sCursor = '0';
+    for await (const item of mergeStreams(streams, signal)) {
+      if (item.id !== null) {
+        if (item.k === 'trading') tCursor = item.id;
+        else sCursor = item.id;
+      }
+      // Until the first security alert, the security cursor is "now"; a resume then starts live.
+      yield tracked(sCursor === null ? tCursor : `${tCursor}:${sCursor}`, item.view);
+    }
+  }),
+
+  /**
+   * Acknowledges an alert; idempotent (a second call answers the first acknowledgement).
+   * Security alerts ("s<id>") need security.manage.
+   */
+  acknowledge: view.input(ackInput).mutation(async ({ ctx, input }) => {
+    if (!input.id.startsWith('s')) throw appError('BAD_REQUEST', 'Trading alerts are not acknowledgeable yet');
+    if (!ctx.principal.permissions.has('security.manage')) throw appError('FORBIDDEN', 'Acknowledging a security alert needs security.manage');
+    const p = ctx.principal;
+    const row = await acknowledgeSecurityAlert(ctx.deps, BigInt(input.id.slice(1)), {
+      userId: p.userId,
+      origin: ctx.origin,
+      actorType: p.kind === 'apikey' ? 'apikey' : 'user',
+      actorId: p.kind === 'apikey' ? p.apiKeyId : p.userId,
+    });
+    if (!row) throw appError('NOT_FOUND', 'No such alert');
+    return securityView(toSecurityAlertView(row), 'acknowledged');
   }),
 });

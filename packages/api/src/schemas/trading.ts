@@ -142,11 +142,29 @@ export interface Page<T> {
 
 export const ALERT_SEVERITIES = ['info', 'warning', 'critical'] as const;
 
+/** A security alert's own fields, carried on its AlertView. */
+export interface SecurityAlertView {
+  id: string;
+  type: string;
+  severity: string;
+  title: string;
+  message: string;
+  incidentId: string | null;
+  ip: string | null;
+  userId: string | null;
+  details: Record<string, unknown>;
+  createdAt: string;
+  acknowledgedAt: string | null;
+  acknowledgedBy: string | null;
+}
+
 export interface AlertView {
+  /** Trading alerts' ids are digits; security alerts' are "s<digits>" (their own id space). */
   id: string;
   at: string;
-  /** 'trading' now; security alerts join later. */
-  category: 'trading';
+  kind: 'trading' | 'security';
+  /** As kind (kept for older clients). */
+  category: 'trading' | 'security';
   severity: (typeof ALERT_SEVERITIES)[number];
   ownerId: string | null;
   /** The risk rule or event that raised it. */
@@ -154,6 +172,9 @@ export interface AlertView {
   message: string;
   orderId: string | null;
   symbol: string | null;
+  /** Security alerts only: the alert's own fields, and whether this is it raised or acknowledged. */
+  security?: SecurityAlertView;
+  event?: 'raised' | 'acknowledged';
 }
 
 export { RISK_RULES, type RiskRule };

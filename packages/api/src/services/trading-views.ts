@@ -46,5 +46,5 @@ export function toFillView(row: FillRow): FillView {
 /** Event payloads are the views themselves; the event's id and time are the stream's. */
 export function toAlertView(row: TradingEventRow): AlertView {
   const p = row.payload as Omit<AlertView, 'id' | 'at' | 'ownerId'>;
-  return { ...p, id: row.id.toString(), at: row.at.toISOString(), ownerId: row.ownerId };
+  return { ...p, kind: 'trading', category: 'trading', id: row.id.toString(), at: row.at.toISOString(), ownerId: row.ownerId };
 }

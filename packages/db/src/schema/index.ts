@@ -6,3 +6,4 @@ export * from './api-keys.ts';
 export * from './engine.ts';
 export * from './trading.ts';
 export * from './incidents.ts';
+export * from './security-alerts.ts';
