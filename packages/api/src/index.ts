@@ -58,3 +58,5 @@ export {
 } from './services/bots.ts';
 export { STRATEGIES, STRATEGY_NAMES, strategyFor, type Strategy, type StrategyName } from './trading/strategies/index.ts';
 export { createBotRunner, BOT_RUNNER_LOCK_KEY, type BotRunner } from './services/bot-runner.ts';
+export { DEFAULT_DETECTION_RULES, WATCH_SECONDS, parseDetectionRules, parseDetectionEnabled, type DetectionRule, type DetectionRuleName, type DetectionRules } from './security/detection/rules.ts';
+export { matchPayload, matchScanner, decodeInput } from './security/detection/matchers.ts';
