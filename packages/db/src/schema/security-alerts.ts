@@ -1,6 +1,5 @@
 import { bigint, bigserial, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { users } from './users.ts';
-import { tradingEvents } from './trading.ts';
 
 /**
  * Security alerts (threshold crossed, block, incident, lockdown). Ids are handed out in commit
@@ -43,15 +42,6 @@ export const securityWebhookOutbox = pgTable(
   },
   (t) => [index('security_webhook_outbox_pending_idx').on(t.deliveredAt, t.id)],
 );
-
-/** Acknowledgements of trading alerts (trading_events rows of kind 'alert'), one per alert. */
-export const tradingAlertAcks = pgTable('trading_alert_acks', {
-  eventId: bigint('event_id', { mode: 'bigint' })
-    .primaryKey()
-    .references(() => tradingEvents.id, { onDelete: 'cascade' }),
-  acknowledgedAt: timestamp('acknowledged_at', { withTimezone: true }).notNull().defaultNow(),
-  acknowledgedBy: uuid('acknowledged_by').references(() => users.id, { onDelete: 'set null' }),
-});
 
 export type SecurityAlertRow = typeof securityAlerts.$inferSelect;
 export type SecurityWebhookOutboxRow = typeof securityWebhookOutbox.$inferSelect;
