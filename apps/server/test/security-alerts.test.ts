@@ -3,7 +3,8 @@ import { createHmac } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertView } from '@tapevision/api/schemas';
-import { startTestServer, type TestServer } from './support/server.ts';
+import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer } from './support/server.ts';
+import { ticket } from './support/trading.ts';
 import { seedUser, signIn } from './support/users.ts';
 import { errorData, rejectionOf, wsClient } from './support/clients.ts';
 
@@ -84,5 +85,94 @@ describe('security alerts', () => {
     }
     await ws.close();
     await ws2.close();
+  });
+
+  it('resumes each kind from its own place after trading and security alerts interleave', async () => {
+    const admin = await signIn(server, await seedUser(server, 'admin'));
+    const got: { id: string; data: AlertView }[] = [];
+    const ws = wsClient(server, { token: admin.token });
+    ws.trpc.alerts.onAlert.subscribe(undefined, { onData: (e) => got.push(e as { id: string; data: AlertView }) });
+    await new Promise((r) => setTimeout(r, 300));
+    // A rejected order raises a trading alert; the port raises security ones.
+    const tradingAlert = () => rejectionOf(admin.client.trading.execute.mutate(ticket({ symbol: 'ZZ' })));
+    const step = async (n: number, action: () => Promise<unknown>) => {
+      await action();
+      await expect.poll(() => got.length, { timeout: 5_000 }).toBe(n);
+    };
+    await step(1, tradingAlert);
+    await step(2, () => server.app.deps.securityResponse.raiseAlert(alert(11)));
+    await step(3, tradingAlert);
+    await step(4, () => server.app.deps.securityResponse.raiseAlert(alert(12)));
+    expect(got.map((e) => e.data.kind)).toEqual(['trading', 'security', 'trading', 'security']);
+    expect(got.every((e) => /^\d+:\d+$/.test(e.id))).toBe(true);
+
+    // From the second id: the third and fourth, once each, whatever kind each is.
+    const resumed: { id: string; data: AlertView }[] = [];
+    const ws2 = wsClient(server, { token: admin.token });
+    ws2.trpc.alerts.onAlert.subscribe({ lastEventId: got[1]!.id }, { onData: (e) => resumed.push(e as { id: string; data: AlertView }) });
+    await expect.poll(() => resumed.length, { timeout: 5_000 }).toBe(2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(resumed.map((e) => e.data.id).sort()).toEqual([got[2]!.data.id, got[3]!.data.id].sort());
+
+    // From the first id, a trading alert's: the three after it, and none of the security alerts
+    // raised before the stream opened (the earlier test's).
+    const fromStart: AlertView[] = [];
+    const ws3 = wsClient(server, { token: admin.token });
+    ws3.trpc.alerts.onAlert.subscribe({ lastEventId: got[0]!.id }, { onData: (e) => fromStart.push((e as { data: AlertView }).data) });
+    await expect.poll(() => fromStart.length, { timeout: 5_000 }).toBe(3);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(fromStart).toHaveLength(3);
+    await Promise.all([ws.close(), ws2.close(), ws3.close()]);
+  });
+
+  it('on two servers sharing one Postgres: raised on one, streamed and acknowledged on the other, delivered once', async () => {
+    const hits: string[] = [];
+    const hook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        hits.push((JSON.parse(body) as { alert: { title: string } }).alert.title);
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+    const webhook = { url, secret: 'two-servers', backoffBaseMs: 50, backoffMaxMs: 200, pollMs: 100, timeoutMs: 1_000 };
+    const fresh = await createFreshDatabase(MULTI_PROCESS_POSTGRES_URL);
+    const one = await startTestServer({ databaseUrl: fresh.url, securityWebhook: webhook });
+    const two = await startTestServer({ databaseUrl: fresh.url, securityWebhook: webhook });
+    try {
+      const adminUser = await seedUser(one, 'admin');
+      const onOne = await signIn(one, adminUser);
+      const onTwo = await signIn(two, adminUser);
+      const seenOnTwo: AlertView[] = [];
+      const seenOnOne: AlertView[] = [];
+      const wsTwo = wsClient(two, { token: onTwo.token });
+      const wsOne = wsClient(one, { token: onOne.token });
+      wsTwo.trpc.alerts.onAlert.subscribe({ kind: 'security' }, { onData: (e) => seenOnTwo.push((e as { data: AlertView }).data) });
+      wsOne.trpc.alerts.onAlert.subscribe({ kind: 'security' }, { onData: (e) => seenOnOne.push((e as { data: AlertView }).data) });
+      await new Promise((r) => setTimeout(r, 300));
+
+      await one.app.deps.securityResponse.raiseAlert(alert(21));
+      await two.app.deps.securityResponse.raiseAlert(alert(22));
+      await expect.poll(() => seenOnTwo.length, { timeout: 5_000 }).toBe(2);
+      await expect.poll(() => seenOnOne.length, { timeout: 5_000 }).toBe(2);
+      expect(seenOnTwo.map((a) => a.security?.title)).toEqual(['Alert 21', 'Alert 22']);
+
+      await onTwo.client.alerts.acknowledge.mutate({ id: seenOnOne[0]!.id });
+      await expect.poll(() => seenOnOne.some((a) => a.event === 'acknowledged' && a.id === seenOnOne[0]!.id), { timeout: 5_000 }).toBe(true);
+      expect((await onOne.client.alerts.list.query({ kind: 'security' })).find((a) => a.id === seenOnOne[0]!.id)?.security?.acknowledgedAt).toBeTruthy();
+
+      // One delivery per alert, whichever process leads the webhook worker.
+      await expect.poll(() => hits.length, { timeout: 10_000 }).toBe(2);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(hits.sort()).toEqual(['Alert 21', 'Alert 22']);
+      await Promise.all([wsOne.close(), wsTwo.close()]);
+    } finally {
+      await one.close();
+      await two.close();
+      await fresh.drop();
+      hook.close();
+    }
   });
 });

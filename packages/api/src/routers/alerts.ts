@@ -11,6 +11,7 @@ import { appError } from '../errors.ts';
 import { accountReaderOf } from './trading.ts';
 import {
   acknowledgeSecurityAlert,
+  newestSecurityAlertId,
   recentSecurityAlerts,
   securityAlertStream,
   toSecurityAlertView,
@@ -77,7 +78,11 @@ export const alertsRouter = router({
   onAlert: view.input(streamInput).subscription(async function* ({ ctx, input, signal }): AsyncGenerator<TrackedEnvelope<KindedAlertView>> {
     const [t, s] = (input?.lastEventId ?? '').split(':');
     let tCursor = t ? t : ctx.deps.tradingEvents.cursor().toString();
-    let sCursor = s ?? null;
+    const withSecurity = wants(ctx, input?.kind, 'security');
+    // A fresh stream (or one resuming from a trading-only id) starts the security kind at the newest
+    // alert now, and says so in its ids: a resume then replays exactly what came after.
+    const securityStart = s ? BigInt(s) : withSecurity ? await newestSecurityAlertId(ctx.deps.db) : 0n;
+    let sCursor = securityStart.toString();
     const streams: AsyncGenerator<{ k: Kind; id: string | null; view: KindedAlertView }>[] = [];
     if (wants(ctx, input?.kind, 'trading')) {
       const resumeTrading = t ? { lastEventId: t } : {};
@@ -88,23 +93,21 @@ export const alertsRouter = router({
         })(),
       );
     }
-    if (wants(ctx, input?.kind, 'security')) {
-      const after = s ? BigInt(s) : null;
+    if (withSecurity) {
       streams.push(
         (async function* () {
-          for await (const e of securityAlertStream(ctx.deps, after, signal))
+          for await (const e of securityAlertStream(ctx.deps, securityStart, signal))
             yield { k: 'security' as const, id: e.event === 'raised' ? e.row.id.toString() : null, view: securityView(toSecurityAlertView(e.row), e.event) };
         })(),
       );
     }
-    if (sCursor === null && streams.length > 1) sCursor = '0';
     for await (const item of mergeStreams(streams, signal)) {
       if (item.id !== null) {
         if (item.k === 'trading') tCursor = item.id;
         else sCursor = item.id;
       }
-      // Until the first security alert, the security cursor is "now"; a resume then starts live.
-      yield tracked(sCursor === null ? tCursor : `${tCursor}:${sCursor}`, item.view);
+      // Without security alerts in the stream, ids stay plain trading ids (as before they existed).
+      yield tracked(withSecurity ? `${tCursor}:${sCursor}` : tCursor, item.view);
     }
   }),
 
