@@ -482,6 +482,29 @@ describe('every read is audited', () => {
     expect(rows[0]).toMatchObject({ actorType: 'apikey', details: { limit: 1 } });
   });
 
+  it('shows people by email and keys by name (with the owner), in audit.list and the live tail', async () => {
+    const created = await admin.session.client.apiKeys.create.mutate({ name: unique('named'), permissions: ['logs.view'] });
+    await keyClient(server, created.key).audit.list.query({ limit: 1 });
+    // audit.viewed is buffered, not written in the read's transaction: it lands a moment later.
+    const byKeyRows = async () => (await admin.session.client.audit.list.query({ action: 'audit.viewed', actor: created.apiKey.id })).items;
+    await expect.poll(async () => (await byKeyRows()).length, { timeout: 5_000 }).toBe(1);
+    const [byKey] = await byKeyRows();
+    expect(byKey).toMatchObject({ actorType: 'apikey', actorName: `${created.apiKey.name} (${admin.user.email})` });
+    const [keyCreated] = (await admin.session.client.audit.list.query({ action: 'apikey.created', resourceId: created.apiKey.id })).items;
+    expect(keyCreated).toMatchObject({ actorName: admin.user.email, resourceName: `${created.apiKey.name} (${admin.user.email})` });
+
+    const live: AuditEntry[] = [];
+    const ws = socket(admin.session.token);
+    ws.trpc.audit.onEvent.subscribe({ action: 'auth.login' }, { onData: (e) => live.push((e as { data: AuditEntry }).data) });
+    await new Promise((r) => setTimeout(r, 300));
+    await signIn(server, trader.user);
+    await expect.poll(() => live.length, { timeout: 5_000 }).toBeGreaterThan(0);
+    expect(live[0]).toMatchObject({ actorType: 'user', actorId: trader.user.id, actorName: trader.user.email });
+    // A non-uuid actor (the filter tests' 'u-1') has no name, and no field for one.
+    const [unnamed] = (await admin.session.client.audit.list.query({ actor: 'u-1', limit: 1 })).items;
+    if (unnamed) expect(unnamed).not.toHaveProperty('actorName');
+  });
+
   it('keeps the live tail and the integrity check for signed-in admins: a logs.view key is refused', async () => {
     const created = await admin.session.client.apiKeys.create.mutate({ name: unique('tailer'), permissions: ['logs.view'] });
     const key = keyClient(server, created.key);
@@ -682,7 +705,8 @@ describe('audit.onEvent', () => {
     const stored = await tagRows(tag);
     for (const e of live.events) {
       expect(e.id).toBe(e.data.id);
-      expect(e.data).toEqual(entryOf(stored.find((r) => r.id === e.id)!));
+      // The stored row, plus the actor's name as the tail reads it now.
+      expect(e.data).toEqual({ ...entryOf(stored.find((r) => r.id === e.id)!), actorName: admin.user.email });
     }
     live.stop();
   });

@@ -82,6 +82,8 @@ describe('audit log page', () => {
     // Newest first: the admin's own sign-in is there, and so is the stranger's failure.
     await page.locator('tr[data-action="auth.login"]').first().waitFor();
     await page.locator('tr[data-action="auth.login_failed"]').first().waitFor();
+    // People by email, not by id.
+    expect(await page.locator('tr[data-action="auth.login"]').first().locator('.col-actor').textContent()).toBe(admin.email);
 
     // Narrow to failed sign-ins: only those remain, and the filters are in the URL.
     const lists = countCalls(page, 'audit.list');

@@ -93,6 +93,10 @@ export interface AuditEntry {
   seq: number;
   prevHash: string;
   hash: string;
+  /** The actor's email (a user) or key name and owner (an API key), as they are now; list and tail only, absent when unknown. */
+  actorName?: string;
+  /** The same for a resource that is a user or an API key. */
+  resourceName?: string;
 }
 
 export interface AuditPage {

@@ -7,6 +7,7 @@ import { AUDIT_COMMITTED_CHANNEL, isAuditCommitted, type AuditCommitted } from '
 import { appError } from '../errors.ts';
 import { AUDIT_FILTER_KEYS, SEVERITIES, type AuditEntry, type AuditExportInput, type AuditFilter, type AuditListInput, type AuditPage } from '../schemas/audit.ts';
 import { toChained } from '../audit/verify.ts';
+import { nameAuditEntries } from '../audit/names.ts';
 
 /** Who is reading the log, for the audit row each read leaves. */
 export interface AuditReader {
@@ -121,7 +122,7 @@ export async function listAuditLog(deps: ApiDeps, input: AuditListInput, reader:
     details: { filters, limit, returned: page.length, firstPage: before === null },
   });
   return {
-    items: page.map(toEntry),
+    items: await nameAuditEntries(deps.db, page.map(toEntry)),
     nextCursor: rows.length > limit && page.length > 0 ? encodeCursor(page[page.length - 1]!) : null,
   };
 }
@@ -261,9 +262,9 @@ export async function* tailAuditLog(
     });
     const seen = recentIds(TAIL_SEEN_MAX);
     if (filter.lastEventId) {
-      for (const row of await backfill(deps, filters, filter.lastEventId)) {
+      for (const entry of await nameAuditEntries(deps.db, (await backfill(deps, filters, filter.lastEventId)).map(toEntry))) {
         if (signal?.aborted) return;
-        if (seen.add(row.id)) yield toEntry(row);
+        if (seen.add(entry.id)) yield entry;
       }
     }
     for await (const [payload] of notices) {
@@ -274,9 +275,8 @@ export async function* tailAuditLog(
       const after = readTo.get(notice.chainId) ?? 0;
       if (notice.toSeq <= after) continue;
       readTo.set(notice.chainId, notice.toSeq);
-      for (const row of await chainRows(deps, filters, notice.chainId, after, notice.toSeq)) {
-        if (seen.add(row.id)) yield toEntry(row);
-      }
+      const fresh = (await chainRows(deps, filters, notice.chainId, after, notice.toSeq)).filter((row) => seen.add(row.id));
+      if (fresh.length) yield* await nameAuditEntries(deps.db, fresh.map(toEntry));
     }
   } catch (err) {
     if (!(err instanceof Error && err.name === 'AbortError')) throw err;

@@ -49,10 +49,14 @@ export function AuditEntryDetail({ entry, onClose }: { entry: AuditEntry; onClos
         </Value>
         <dt>Actor type</dt>
         <Value>{entry.actorType}</Value>
+        <dt>Actor</dt>
+        <Value>{entry.actorName}</Value>
         <dt>Actor ID</dt>
         <Value>{entry.actorId && <span className="mono">{entry.actorId}</span>}</Value>
         <dt>Resource type</dt>
         <Value>{entry.resourceType}</Value>
+        <dt>Resource</dt>
+        <Value>{entry.resourceName}</Value>
         <dt>Resource ID</dt>
         <Value>{entry.resourceId && <span className="mono">{entry.resourceId}</span>}</Value>
         <dt>IP address</dt>

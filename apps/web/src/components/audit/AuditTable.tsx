@@ -17,8 +17,16 @@ export function outcomeClass(outcome: string): string {
   return `badge outcome outcome-${outcome}`;
 }
 
-export function actorLabel(entry: Pick<AuditEntry, 'actorType' | 'actorId'>): string {
+/** A person by email, a key by name; the id only when the name is gone (a deleted account). */
+export function actorLabel(entry: Pick<AuditEntry, 'actorType' | 'actorId' | 'actorName'>): string {
+  if (entry.actorName) return entry.actorName;
   return entry.actorId ? `${entry.actorType} ${entry.actorId}` : entry.actorType;
+}
+
+export function resourceLabel(entry: Pick<AuditEntry, 'resourceType' | 'resourceId' | 'resourceName'>): string {
+  if (!entry.resourceType) return '—';
+  if (entry.resourceName) return `${entry.resourceType} ${entry.resourceName}`;
+  return `${entry.resourceType}${entry.resourceId ? ` ${entry.resourceId}` : ''}`;
 }
 
 /**
@@ -165,12 +173,12 @@ export function AuditTable({
                 <td className="col-severity">
                   <span className={severityClass(entry.severity)}>{entry.severity}</span>
                 </td>
-                <td className="col-actor" title={actorLabel(entry)}>
+                <td className="col-actor" title={entry.actorId ? `${entry.actorType} ${entry.actorId}` : entry.actorType}>
                   {actorLabel(entry)}
                 </td>
                 <td className="col-ip">{entry.ip ?? '—'}</td>
                 <td className="col-resource" title={entry.resourceType ? `${entry.resourceType} ${entry.resourceId ?? ''}` : undefined}>
-                  {entry.resourceType ? `${entry.resourceType}${entry.resourceId ? ` ${entry.resourceId}` : ''}` : '—'}
+                  {resourceLabel(entry)}
                 </td>
               </tr>
             );
