@@ -27,6 +27,7 @@ import {
   incidentResponseParts,
   blockResponseParts,
   createIpGate,
+  type IpGate,
   clientIp,
   recordingSecurityResponse,
   type SecurityActionRecorder,
@@ -121,6 +122,8 @@ export interface App {
   botRunner: BotRunner;
   /** Purges ended sessions and spent throttle rows while this process holds its lock; `runNow()` at once. */
   housekeeping: Housekeeping;
+  /** This process's in-memory copy of the active IP blocks and suspicious flags. */
+  ipGate: IpGate;
   /** Starts listening; resolves with the bound port (config.port 0 picks a free one). */
   listen(): Promise<number>;
   /** Graceful stop: no new connections, in-flight calls finish, sockets told to reconnect, database closed. */
@@ -438,6 +441,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     orderMatcher,
     botRunner,
     housekeeping,
+    ipGate,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
