@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { securityAlerts } from '@tapevision/db';
+import { ipFlags, securityAlerts } from '@tapevision/db';
 import { errorData, httpClient, rejectionOf, type ApiClient } from './support/clients.ts';
 import { auditRows, rawCall } from './support/probe.ts';
 import { loginFrom, statuses } from './support/rate-limits.ts';
@@ -265,6 +265,10 @@ describe('suspicious flags', () => {
   it('halves the rate limits of a flagged address until its flag lapses', async () => {
     const until = new Date(server.clock.now().getTime() + 60 * MINUTE);
     await server.app.deps.securityResponse.markSuspicious({ ip: FLAGGED, reason: 'failed sign-ins', until, incidentId: null });
+    // A second, shorter flag (the IPv4-mapped spelling of the same address) never shortens the first.
+    await server.app.deps.securityResponse.markSuspicious({ ip: `::ffff:${FLAGGED}`, reason: 'again', until: new Date(until.getTime() - 30 * MINUTE), incidentId: null });
+    const flags = await server.app.deps.db.select().from(ipFlags);
+    expect(flags.map((f) => [f.ip, f.until.toISOString(), f.reason])).toEqual([[FLAGGED, until.toISOString(), 'again']]);
     await waitFor(() => server.app.ipGate.limitFactor(FLAGGED) === 0.5, 1_000, 'the flag to reach the gate');
     const call = (ip: string) => rawCall(server, 'auth.refresh', 'mutation', { headers: { 'x-forwarded-for': ip } });
     const flagged = await Promise.all(Array.from({ length: 8 }, () => call(FLAGGED)));
@@ -273,7 +277,8 @@ describe('suspicious flags', () => {
     const plain = await Promise.all(Array.from({ length: 8 }, () => call('198.18.77.2')));
     expect(statuses(plain)).toEqual({ 401: 8 });
     const audits = await auditRows(server, (r) => r.action === 'security.ip_flagged');
-    expect(audits[0]).toMatchObject({ resourceId: FLAGGED, actorType: 'system' });
+    expect(audits).toHaveLength(2);
+    expect(audits[0]).toMatchObject({ resourceId: FLAGGED, actorType: 'system', severity: 'MEDIUM' });
 
     // An hour later the flag has lapsed: full limits again (for an address with a fresh budget).
     server.clock.advance(60 * MINUTE + 1_000);

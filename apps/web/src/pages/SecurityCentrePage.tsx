@@ -1,3 +1,4 @@
+import { BlocklistSection } from '../components/security-centre/BlocklistSection.tsx';
 import { IncidentsSection } from '../components/security-centre/IncidentsSection.tsx';
 
 /**
@@ -14,6 +15,7 @@ export default function SecurityCentrePage() {
         </div>
       </div>
       <IncidentsSection />
+      <BlocklistSection />
     </section>
   );
 }

@@ -225,7 +225,7 @@ export async function markSuspicious(deps: Deps, input: Parameters<SecurityRespo
           reason: sql`excluded.reason`,
           incidentId: sql`excluded.incident_id`,
           // A flag that lapsed starts over; a live one only ever lengthens.
-          createdAt: sql`case when ${ipFlags.until} <= ${now} then excluded.created_at else ${ipFlags.createdAt} end`,
+          createdAt: sql`case when ${ipFlags.until} <= ${now.toISOString()}::timestamptz then excluded.created_at else ${ipFlags.createdAt} end`,
           until: sql`greatest(${ipFlags.until}, excluded.until)`,
         },
       });
