@@ -305,7 +305,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
 
   const server = http.createServer(serverOptions(config.http), (req, res) => {
     // A blocked address gets nothing but this; /healthz and /readyz stay open for load balancers.
-    if (ipGate.isBlocked(clientIp(req, config.trustProxy))) {
+    if (ipGate.blocking() && ipGate.isBlocked(clientIp(req, config.trustProxy))) {
       const pathname = pathnameOf(req.url);
       if (pathname !== '/healthz' && pathname !== '/readyz') return forbidden(res);
     }
@@ -382,7 +382,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       socket.destroy();
       return;
     }
-    if (ipGate.isBlocked(clientIp(req, config.trustProxy))) {
+    if (ipGate.blocking() && ipGate.isBlocked(clientIp(req, config.trustProxy))) {
       // Before the 101, as for a foreign Origin: a blocked address never gets a socket.
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{"status":"forbidden"}', () => socket.destroy());
       return;

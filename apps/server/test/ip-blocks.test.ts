@@ -15,6 +15,7 @@ import { loginFrom, statuses } from './support/rate-limits.ts';
 import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer } from './support/server.ts';
 import { openSocket, waitFor } from './support/session-helpers.ts';
 import { seedUser } from './support/users.ts';
+import { loadConfig } from '../src/index.ts';
 
 const ADMIN_IP = '203.0.113.250';
 const ALLOWLIST = ['192.0.2.0/24', '2001:db8:aaaa::/48'];
@@ -56,6 +57,14 @@ async function expectBadRequest(promise: Promise<unknown>, reason?: string) {
   if (reason) expect(data.reason).toBe(reason);
   return data;
 }
+
+describe('SECURITY_ALLOWLIST', () => {
+  it('is empty by default (loopback not implied), normalised, and a bad entry stops the start', () => {
+    expect(loadConfig({}).security.ipAllowlist).toEqual([]);
+    expect(loadConfig({ SECURITY_ALLOWLIST: ' 10.1.2.3/8, ::ffff:192.0.2.1 ,2001:DB8::/32,' }).security.ipAllowlist).toEqual(['10.0.0.0/8', '192.0.2.1/32', '2001:db8::/32']);
+    expect(() => loadConfig({ SECURITY_ALLOWLIST: '10.0.0.0/8,localhost' })).toThrow(/SECURITY_ALLOWLIST: "localhost"/);
+  });
+});
 
 describe('security.blocks on one server', () => {
   let server: TestServer;

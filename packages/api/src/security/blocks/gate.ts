@@ -9,6 +9,8 @@ import { IP_BLOCKS_CHANNEL, readActive } from './store.ts';
 const DEFAULT_REFRESH_MS = 30_000;
 
 export interface IpGate {
+  /** Whether any block is held at all: with none, the request path skips even reading the client address. */
+  blocking(): boolean;
   /** Whether the client address is blocked now: memory only, the request path's one check. */
   isBlocked(ip: string | null): boolean;
   /** 0.5 for an address flagged as suspicious (until its flag lapses), else 1. */
@@ -90,6 +92,7 @@ export function createIpGate(opts: { db: Database; bus: EventBus; clock: Clock; 
     void refresh().catch((err: unknown) => opts.logger.warn({ err }, 'could not re-read the blocklist; keeping the last copy'));
 
   return {
+    blocking: () => list !== null,
     isBlocked(ip) {
       if (list === null || ip === null) return false;
       const now = opts.clock.now().getTime();
