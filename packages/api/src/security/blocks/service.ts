@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { and, desc, eq, inArray, isNotNull, lte, or, sql } from 'drizzle-orm';
+import { desc, eq, inArray, isNotNull, lte, or, sql } from 'drizzle-orm';
 import { ipBlocks, ipFlags, users, type IpBlock, type Queryable } from '@tapevision/db';
 import { auditedTransaction, type AuditEvent, type RequestOrigin } from '../../audit/recorder.ts';
 import type { ApiDeps } from '../../deps.ts';
