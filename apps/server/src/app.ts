@@ -7,7 +7,7 @@ import { getWSConnectionHandler } from '@trpc/server/adapters/ws';
 import { Redis } from 'ioredis';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import {
   appRouter,
   createDenialAuditor,
@@ -25,6 +25,10 @@ import {
   createTradingEventFeed,
   createSecurityResponse,
   incidentResponseParts,
+  blockResponseParts,
+  createIpGate,
+  type IpGate,
+  clientIp,
   recordingSecurityResponse,
   type SecurityActionRecorder,
   raiseSecurityAlert,
@@ -118,6 +122,8 @@ export interface App {
   botRunner: BotRunner;
   /** Purges ended sessions and spent throttle rows while this process holds its lock; `runNow()` at once. */
   housekeeping: Housekeeping;
+  /** This process's in-memory copy of the active IP blocks and suspicious flags. */
+  ipGate: IpGate;
   /** Starts listening; resolves with the bound port (config.port 0 picks a free one). */
   listen(): Promise<number>;
   /** Graceful stop: no new connections, in-flight calls finish, sockets told to reconnect, database closed. */
@@ -189,6 +195,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
   await market.start();
   const tradingEvents = createTradingEventFeed({ deps: { db: database.db, bus: database.bus, logger }, pollMs: 5_000 });
   await tradingEvents.start();
+  // Blocks and suspicious flags, in memory: the only detection work on the request path.
+  const ipGate = createIpGate({ db: database.db, bus: database.bus, clock, logger });
+  await ipGate.start();
   const deps: ApiDeps = {
     db: database.db,
     bus: database.bus,
@@ -207,7 +216,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       limiter: createRateLimiter({ redis }),
       policies: config.rateLimits,
       denials: createDenialAuditor(audit),
-      limitFactor: opts.limitFactor ?? (() => 1),
+      limitFactor: opts.limitFactor ?? ((ip) => ipGate.limitFactor(ip)),
     },
     apiKeyUsage,
     market,
@@ -219,6 +228,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     securityResponse: createSecurityResponse(logger, {
       // Incidents: opens or joins one per detection, responds by severity; ends an account's sessions.
       ...incidentResponseParts(() => deps, config.incidents),
+      // The blocklist: blocks an address (never an allowlisted one), flags one as suspicious.
+      ...blockResponseParts(() => deps),
       raiseAlert: async (input) => void (await raiseSecurityAlert({ db: database.db, bus: database.bus, clock }, input)),
     }),
   };
@@ -293,6 +304,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
   );
 
   const server = http.createServer(serverOptions(config.http), (req, res) => {
+    // A blocked address gets nothing but this; /healthz and /readyz stay open for load balancers.
+    if (ipGate.blocking() && ipGate.isBlocked(clientIp(req, config.trustProxy))) {
+      const pathname = pathnameOf(req.url);
+      if (pathname !== '/healthz' && pathname !== '/readyz') return forbidden(res);
+    }
     securityHeaders(req, res, () => {
       const pathname = pathnameOf(req.url);
       if (pathname === null) return json(res, 400, { status: 'bad request' });
@@ -344,7 +360,18 @@ export async function createApp(opts: AppOptions): Promise<App> {
     keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
     experimental_encoder: wsEncoder,
   });
+  // Each socket's client address, so a block closes the sockets already open from it.
+  const socketIps = new WeakMap<WebSocket, string>();
+  ipGate.onChange(() => {
+    for (const client of wss.clients) {
+      if (!ipGate.isBlocked(socketIps.get(client) ?? null)) continue;
+      client.close(1008, 'ip blocked');
+      // A client that never answers the close is cut off anyway.
+      setTimeout(() => client.terminate(), 1_000).unref();
+    }
+  });
   wss.on('connection', (socket, req) => {
+    socketIps.set(socket, clientIp(req, config.trustProxy));
     batchWrites(socket, req.socket);
     wsGuard.attach(socket);
     onWsConnection(socket, req);
@@ -353,6 +380,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
     const pathname = pathnameOf(req.url);
     if (pathname !== '/trpc' && pathname !== '/trpc/') {
       socket.destroy();
+      return;
+    }
+    if (ipGate.blocking() && ipGate.isBlocked(clientIp(req, config.trustProxy))) {
+      // Before the 101, as for a foreign Origin: a blocked address never gets a socket.
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{"status":"forbidden"}', () => socket.destroy());
       return;
     }
     if (!webSocketOriginAllowed(req, allowedOrigins)) {
@@ -371,6 +403,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       for (const client of wss.clients) client.send(JSON.stringify({ id: null, method: 'reconnect' }));
       sockets.stop();
       wsGuard.stop();
+      ipGate.stop();
       await new Promise((r) => setTimeout(r, 100));
       for (const client of wss.clients) client.close(1012, 'server restarting');
       wss.close();
@@ -408,6 +441,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     orderMatcher,
     botRunner,
     housekeeping,
+    ipGate,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -431,6 +465,13 @@ function pathnameOf(url: string | undefined): string | null {
   } catch {
     return null;
   }
+}
+
+const FORBIDDEN_BODY = JSON.stringify({ status: 'forbidden' });
+
+// The whole answer to a blocked address: no body is read, the connection is not kept.
+function forbidden(res: http.ServerResponse) {
+  res.writeHead(403, { 'content-type': 'application/json', 'cache-control': 'no-store', connection: 'close' }).end(FORBIDDEN_BODY);
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown) {

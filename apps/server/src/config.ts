@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultRateLimitPolicies, defaultSecurityConfig, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig, type SecurityWebhookConfig } from '@tapevision/api';
+import { defaultRateLimitPolicies, defaultSecurityConfig, parseCidr, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig, type SecurityWebhookConfig } from '@tapevision/api';
 import { defaultPostgresTimeouts, type PostgresTimeouts } from '@tapevision/db';
 import { defaultWsLimits, type WsLimits } from './ws-guard.ts';
 import { defaultHttpLimits, type HttpLimits } from './http-limits.ts';
@@ -98,6 +98,20 @@ function origins(raw: string | undefined): string[] {
       }
       if (url.origin === 'null') throw new Error(`ALLOWED_ORIGINS: "${o}" is not an http(s) origin`);
       return url.origin;
+    });
+}
+
+// Normalised as blocks are (cidr.ts), so an entry covers a block however either is spelt.
+function allowlist(raw: string | undefined): string[] {
+  if (!raw) return [];
+  return raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const cidr = parseCidr(entry);
+      if (!cidr) throw new Error(`SECURITY_ALLOWLIST: "${entry}" is not an IP address or CIDR (expected e.g. 10.0.0.0/8,2001:db8::/32)`);
+      return cidr.text;
     });
 }
 
@@ -205,6 +219,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       sessionAbsoluteMs: int(env, 'SESSION_ABSOLUTE_HOURS', d.sessionAbsoluteMs / (60 * MINUTE)) * 60 * MINUTE,
       maxSessionsPerUser: int(env, 'MAX_SESSIONS_PER_USER', d.maxSessionsPerUser),
       passwordHashConcurrency: int(env, 'PASSWORD_HASH_CONCURRENCY', d.passwordHashConcurrency),
+      // Loopback is not implied: a local attacker (or a test) is blocked like any other address.
+      ipAllowlist: allowlist(env.SECURITY_ALLOWLIST),
       accountLockout: {
         maxFailures: int(env, 'LOCKOUT_MAX_FAILURES', d.accountLockout.maxFailures),
         windowMs: int(env, 'LOCKOUT_WINDOW_MINUTES', d.accountLockout.windowMs / MINUTE) * MINUTE,

@@ -29,6 +29,9 @@ const KNOWN_PROCEDURES = [
   'audit.onEvent',
   'audit.verify',
   'security.report',
+  'security.blocks.list',
+  'security.blocks.add',
+  'security.blocks.remove',
   'system.status',
   'system.start',
   'system.stop',
@@ -109,7 +112,9 @@ describe('the router walk', () => {
     expect(procedures.filter((p) => isPublicMeta(p.meta)).map((p) => p.path).sort()).toEqual(['auth.login', 'auth.refresh']);
     for (const p of procedures) {
       if (p.path.startsWith('users.')) expect(metaPermission(p.meta), p.path).toBe('users.manage');
-      if (p.path.startsWith('audit.') || p.path.startsWith('security.')) expect(metaPermission(p.meta), p.path).toBe('logs.view');
+      // The blocklist is the security officer's control; the rest of security.* reads the audit log.
+      if (p.path.startsWith('security.blocks.')) expect(metaPermission(p.meta), p.path).toBe('security.manage');
+      else if (p.path.startsWith('audit.') || p.path.startsWith('security.')) expect(metaPermission(p.meta), p.path).toBe('logs.view');
       if (['system.status', 'system.onStatus', 'market.lastPrices', 'market.onTape'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe('trading.view');
       if (['system.start', 'system.stop', 'system.configure'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe(p.path);
       if (['trading.execute', 'trading.cancel'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe('trading.execute');

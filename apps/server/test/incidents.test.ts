@@ -53,9 +53,12 @@ function recorder() {
       calls.push({ action, input: input as Record<string, unknown> });
       return answers[action];
     },
-    /** The port actions asked for one incident, reportDetection itself left out. */
+    /**
+     * The port actions asked for one incident, reportDetection itself left out, and the blocklist's
+     * own ip.blocked alert (raised by blockIp itself when it really blocks; see ip-blocks.test.ts).
+     */
     of(incidentId: string | null) {
-      return calls.filter((c) => c.action !== 'reportDetection' && c.input.incidentId === incidentId);
+      return calls.filter((c) => c.action !== 'reportDetection' && c.input.incidentId === incidentId && c.input.type !== 'ip.blocked');
     },
   };
 }

@@ -16,6 +16,8 @@ export interface SecurityConfig {
   wsRevokeCloseDelayMs: number;
   /** argon2 hashes run at once; the rest wait their turn (see defaultPasswordHashConcurrency). */
   passwordHashConcurrency: number;
+  /** SECURITY_ALLOWLIST: normalised CIDRs never blocked, by a rule or by hand. */
+  ipAllowlist: readonly string[];
 }
 
 const MINUTE = 60_000;
@@ -32,4 +34,5 @@ export const defaultSecurityConfig: SecurityConfig = {
   ipThrottle: { maxFailures: 20, windowMs: 15 * MINUTE, blockMs: 15 * MINUTE },
   wsRevokeCloseDelayMs: 200,
   passwordHashConcurrency: defaultPasswordHashConcurrency(),
+  ipAllowlist: [],
 };

@@ -59,6 +59,7 @@ export {
 } from './services/bots.ts';
 export { STRATEGIES, STRATEGY_NAMES, strategyFor, type Strategy, type StrategyName } from './trading/strategies/index.ts';
 export { createBotRunner, BOT_RUNNER_LOCK_KEY, type BotRunner } from './services/bot-runner.ts';
+export { blockResponseParts, createIpGate, parseCidr, IP_BLOCKS_CHANNEL, type IpGate, type Cidr, type BlockView } from './security/blocks/index.ts';
 export { raiseSecurityAlert, SECURITY_ALERTS_CHANNEL } from './security/alerts/service.ts';
 export { createSecurityWebhookWorker, defaultSecurityWebhookConfig, signWebhook, webhookBody, type SecurityWebhookConfig } from './security/alerts/webhook.ts';
 export { DEFAULT_DETECTION_RULES, WATCH_SECONDS, parseDetectionRules, parseDetectionEnabled, type DetectionRule, type DetectionRuleName, type DetectionRules } from './security/detection/rules.ts';

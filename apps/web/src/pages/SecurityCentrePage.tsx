@@ -1,3 +1,4 @@
+import { BlocklistSection } from '../components/security-centre/BlocklistSection.tsx';
 import { IncidentsSection } from '../components/security-centre/IncidentsSection.tsx';
 import { SecurityAlertsSection } from '../components/security-centre/SecurityAlertsSection.tsx';
 
@@ -16,6 +17,7 @@ export default function SecurityCentrePage() {
       </div>
       <SecurityAlertsSection />
       <IncidentsSection />
+      <BlocklistSection />
     </section>
   );
 }

@@ -62,6 +62,10 @@ export const AUDIT_SEVERITY = {
   'security.incident_closed': 'HIGH',
   'security.incident_report_viewed': 'MEDIUM',
   'alert.acknowledged': 'MEDIUM',
+  // The blocklist: a block (by a person or a rule), its removal, and an address flagged as suspicious.
+  'security.ip_blocked': 'HIGH',
+  'security.ip_unblocked': 'MEDIUM',
+  'security.ip_flagged': 'MEDIUM',
 } as const satisfies Record<string, Severity>;
 
 export type AuditAction = keyof typeof AUDIT_SEVERITY;
