@@ -24,6 +24,7 @@ import {
   createOrderMatcher,
   createTradingEventFeed,
   createSecurityResponse,
+  createDetector,
   incidentResponseParts,
   recordingSecurityResponse,
   type SecurityActionRecorder,
@@ -51,6 +52,7 @@ import {
   systemClock,
   type ApiDeps,
   type BotRunner,
+  type Detector,
   type MarketProducer,
   type AuditRecorder,
   type Clock,
@@ -116,6 +118,8 @@ export interface App {
   orderMatcher: OrderMatcher;
   /** Runs the running bots while this process holds their lock (with PGlite, always). */
   botRunner: BotRunner;
+  /** Intrusion detection's worker; `flush()` counts everything pushed so far. */
+  detector: Detector;
   /** Purges ended sessions and spent throttle rows while this process holds its lock; `runNow()` at once. */
   housekeeping: Housekeeping;
   /** Starts listening; resolves with the bound port (config.port 0 picks a free one). */
@@ -152,6 +156,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
   // Seal the keyless rows first: the import below writes keyed ones, which mark the cut-over done.
   await sealLegacyChains(database.db, auditKeys);
   await importLegacyAuditRows(database.db, auditKeys);
+  // Built before the audit writer, whose committed rows it counts; it reads deps when it works.
+  const detector = createDetector(() => deps, config.detection);
+  const onCommitted = (rows: Parameters<typeof publishCommittedAudit>[1]) => {
+    publishCommittedAudit(database.bus, rows, logger);
+    // This process's rows only (never the bus): each row is counted once across processes.
+    detector.auditCommitted(rows);
+  };
   const writer = createAuditWriter({
     db: database.db,
     logger,
@@ -160,7 +171,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     batchSize: config.audit.batchSize,
     flushIntervalMs: config.audit.flushIntervalMs,
     maxQueue: config.audit.maxQueue,
-    onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
+    onCommitted,
   });
   const recorder = createAuditRecorder(
     writer,
@@ -169,7 +180,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       db: database.db,
       logger,
       key: signingKeyOf(auditKeys),
-      onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
+      onCommitted,
     }),
     clock,
   );
@@ -206,7 +217,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     rateLimits: {
       limiter: createRateLimiter({ redis }),
       policies: config.rateLimits,
-      denials: createDenialAuditor(audit),
+      denials: createDenialAuditor(audit, undefined, (policy, caller, origin) => detector.rateLimited(caller, origin, policy)),
       limitFactor: opts.limitFactor ?? (() => 1),
     },
     apiKeyUsage,
@@ -216,6 +227,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     tradingEvents,
     broker: createPaperBroker({ market: tapeMarketData(market), slippageTicks: config.market.slippageTicks, clock }),
     // Each feature gives its actions here once deps exist (they need the database and the bus).
+    detection: detector,
     securityResponse: createSecurityResponse(logger, {
       // Incidents: opens or joins one per detection, responds by severity; ends an account's sessions.
       ...incidentResponseParts(() => deps, config.incidents),
@@ -223,6 +235,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     }),
   };
   if (opts.recordSecurityActions) deps.securityResponse = recordingSecurityResponse(deps.securityResponse, opts.recordSecurityActions);
+  detector.start();
 
   const retention = startAuditRetention({ db: database.db, auditIntegrity, audit, clock, logger, retentionDays: config.audit.retentionDays });
 
@@ -389,6 +402,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
       await apiKeyUsage.stop();
       await retention.stop();
       await audit.close(config.audit.shutdownFlushMs);
+      // After the audit's last rows: what they tell detection is counted before the database goes.
+      await detector.stop();
       // After the last rows are in: the final checkpoint covers them.
       await checkpoints.stop();
       redis?.disconnect();
@@ -407,6 +422,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     marketProducer,
     orderMatcher,
     botRunner,
+    detector,
     housekeeping,
     listen: () =>
       new Promise((resolve, reject) => {
