@@ -157,7 +157,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   await sealLegacyChains(database.db, auditKeys);
   await importLegacyAuditRows(database.db, auditKeys);
   // Built before the audit writer, whose committed rows it counts; it reads deps when it works.
-  const detector = createDetector(() => deps, config.detection);
+  const detector = createDetector(() => deps, { ...config.detection, logger, clock });
   const onCommitted = (rows: Parameters<typeof publishCommittedAudit>[1]) => {
     publishCommittedAudit(database.bus, rows, logger);
     // This process's rows only (never the bus): each row is counted once across processes.

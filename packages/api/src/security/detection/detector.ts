@@ -42,6 +42,7 @@ export interface Detector extends DetectionSink {
 }
 
 type Deps = Pick<ApiDeps, 'db' | 'clock' | 'logger' | 'securityResponse'>;
+type Clock = ApiDeps['clock'];
 
 const DISTINCT: ReadonlySet<DetectionRuleName> = new Set(['credential_stuffing', 'distributed_brute_force']);
 const PURGE_EVERY_MS = 60_000;
@@ -51,10 +52,10 @@ const PURGE_EVERY_MS = 60_000;
  * worker drains it in batches, counts in the shared Postgres tables and reports each crossing once.
  * `deps` is read at call time: the detector is built before the deps it reports through.
  */
-export function createDetector(deps: () => Deps, opts: DetectorOptions): Detector {
+export function createDetector(deps: () => Deps, opts: DetectorOptions & { logger: ApiDeps['logger']; clock: Clock }): Detector {
   const batchSize = opts.batchSize ?? 500;
   const floodFlushMs = opts.floodFlushMs ?? 1_000;
-  const queue = createBoundedQueue<DetectionEvent>(opts.queueCapacity ?? 20_000, deps().logger, 'detection');
+  const queue = createBoundedQueue<DetectionEvent>(opts.queueCapacity ?? 20_000, opts.logger, 'detection');
   // API calls per key, summed in process and flushed as one weighted event per key.
   let calls = new Map<string, { n: number; source: EventSource }>();
   let running: Promise<void> | null = null;
@@ -62,6 +63,8 @@ export function createDetector(deps: () => Deps, opts: DetectorOptions): Detecto
   let floodTimer: NodeJS.Timeout | null = null;
   let lastPurge = 0;
   let stopped = false;
+  // Rows committed while the app is still starting wait in the queue until start().
+  let started = false;
 
   function push(event: DetectionEvent): void {
     if (stopped) return;
@@ -70,7 +73,7 @@ export function createDetector(deps: () => Deps, opts: DetectorOptions): Detecto
   }
 
   function schedule(): void {
-    if (scheduled || running) return;
+    if (!started || scheduled || running) return;
     scheduled = setTimeout(() => {
       scheduled = null;
       void drain();
@@ -79,21 +82,25 @@ export function createDetector(deps: () => Deps, opts: DetectorOptions): Detecto
   }
 
   function drain(): Promise<void> {
-    running ??= (async () => {
+    if (running) return running;
+    const run = (async () => {
+      // Yield first, so `running` is set before the loop can finish and clear it.
+      await Promise.resolve();
       try {
         while (queue.size > 0) await processBatch(queue.take(batchSize));
       } catch (err) {
-        deps().logger.error({ err }, 'detection batch failed');
+        opts.logger.error({ err }, 'detection batch failed');
       } finally {
         running = null;
       }
     })();
-    return running;
+    running = run;
+    return run;
   }
 
   function flushCalls(): void {
     if (calls.size === 0) return;
-    const at = deps().clock.now();
+    const at = opts.clock.now();
     const pending = calls;
     calls = new Map();
     for (const [key, { n, source }] of pending) push(countEvent('api_flood', key, source, at, { weight: n }));
@@ -206,7 +213,7 @@ export function createDetector(deps: () => Deps, opts: DetectorOptions): Detecto
         request({ origin, procedure, input }) {
           const source = sourceOf(origin, null);
           if (origin.ip) addCall(`ip:${origin.ip}`, source);
-          push({ kind: 'request', ...source, userAgent: origin.userAgent, procedure, input, at: deps().clock.now() });
+          push({ kind: 'request', ...source, userAgent: origin.userAgent, procedure, input, at: opts.clock.now() });
         },
         principalCall(principal, origin) {
           addCall(principal.apiKeyId ? `apikey:${principal.apiKeyId}` : `user:${principal.userId}`, sourceOf(origin, principal));
@@ -215,7 +222,7 @@ export function createDetector(deps: () => Deps, opts: DetectorOptions): Detecto
           const key = caller.type === 'apikey' && caller.id ? `apikey:${caller.id}` : (caller.type === 'user' || caller.type === 'bot') && caller.id ? `user:${caller.id}` : origin.ip ? `ip:${origin.ip}` : null;
           if (!key) return;
           const source = { ip: origin.ip, userId: caller.type === 'user' ? caller.id : null, apiKeyId: caller.type === 'apikey' ? caller.id : null };
-          push(countEvent('rate_limited', key, source, deps().clock.now(), { details: { policy } }));
+          push(countEvent('rate_limited', key, source, opts.clock.now(), { details: { policy } }));
         },
       }
     : { auditCommitted() {}, request() {}, principalCall() {}, rateLimited() {} };
@@ -223,13 +230,17 @@ export function createDetector(deps: () => Deps, opts: DetectorOptions): Detecto
   return {
     ...sink,
     start() {
+      started = true;
+      schedule();
       if (!opts.enabled || floodTimer) return;
       floodTimer = setInterval(flushCalls, floodFlushMs);
       floodTimer.unref();
     },
     async flush() {
+      if (!started) return;
       flushCalls();
-      while (queue.size > 0 || running) await drain();
+      do await drain();
+      while (queue.size > 0);
     },
     async stop() {
       if (floodTimer) clearInterval(floodTimer);
@@ -237,7 +248,7 @@ export function createDetector(deps: () => Deps, opts: DetectorOptions): Detecto
       flushCalls();
       if (scheduled) clearTimeout(scheduled);
       scheduled = null;
-      await drain();
+      if (started) await drain();
       stopped = true;
     },
     get dropped() {
