@@ -10,6 +10,7 @@ import { httpClient, rejectionOf } from './support/clients.ts';
 import { keyClient } from './support/api-keys.ts';
 import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer, type TestServerOptions } from './support/server.ts';
 import { loginForBody } from './support/session-helpers.ts';
+import { loadConfig } from '../src/config.ts';
 import { seedUser, signIn, strongPassword } from './support/users.ts';
 
 type Call = { action: keyof SecurityResponse; input: Record<string, unknown> };
@@ -241,6 +242,14 @@ describe('request features', () => {
 const detectionFailure = (line: string) => /"level":50.*detection|detection[^"]*failed/.test(line);
 
 describe('switches and watch', () => {
+  it('a bad DETECTION_RULES or DETECTION_ENABLED stops the start with a clear message', () => {
+    expect(() => loadConfig({ DETECTION_RULES: '{"brute_force":{"threshold":0}}' })).toThrow(/DETECTION_RULES is invalid at brute_force\.threshold/);
+    expect(() => loadConfig({ DETECTION_RULES: '{"no_such_rule":{}}' })).toThrow(/DETECTION_RULES is invalid/);
+    expect(() => loadConfig({ DETECTION_RULES: 'not json' })).toThrow(/DETECTION_RULES must be a JSON object/);
+    expect(() => loadConfig({ DETECTION_ENABLED: 'maybe' })).toThrow(/DETECTION_ENABLED must be true or false/);
+    expect(loadConfig({ DETECTION_RULES: '{"brute_force":{"threshold":9}}', DETECTION_ENABLED: 'false' }).detection).toMatchObject({ enabled: false, rules: { brute_force: { threshold: 9, windowSeconds: 300 } } });
+  });
+
   it('DETECTION_ENABLED=false fires nothing', async () => {
     const off = recorder();
     await using s = await startTestServer({ trustProxy: true, recordSecurityActions: off.record, detection: { enabled: false } });
