@@ -401,9 +401,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
       await deps.rateLimits.denials.flush();
       await apiKeyUsage.stop();
       await retention.stop();
-      await audit.close(config.audit.shutdownFlushMs);
-      // After the audit's last rows: what they tell detection is counted before the database goes.
+      // Before the audit closes: a crossing still reported now writes its incident's audit rows.
+      // Rows committed while the audit closes are not counted (a shutdown's last moment).
       await detector.stop();
+      await audit.close(config.audit.shutdownFlushMs);
       // After the last rows are in: the final checkpoint covers them.
       await checkpoints.stop();
       redis?.disconnect();
