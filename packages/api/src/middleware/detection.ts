@@ -7,7 +7,12 @@ import { t } from '../trpc/core.ts';
  * detection worker. Only a push here: the input promise is awaited and matched in the worker.
  */
 export const observeRequest = t.middleware(({ ctx, path, getRawInput, next }) => {
-  if (ctx.transport !== 'internal') ctx.deps.detection.request({ origin: ctx.origin, procedure: path, input: getRawInput() });
+  if (ctx.transport !== 'internal') {
+    const input = getRawInput();
+    // A body that fails to parse rejects here and is answered by tRPC; the worker only skips it.
+    input.catch(() => {});
+    ctx.deps.detection.request({ origin: ctx.origin, procedure: path, input });
+  }
   return next();
 });
 
