@@ -87,9 +87,14 @@ export function createDetector(deps: () => Deps, opts: DetectorOptions & { logge
       // Yield first, so `running` is set before the loop can finish and clear it.
       await Promise.resolve();
       try {
-        while (queue.size > 0) await processBatch(queue.take(batchSize));
-      } catch (err) {
-        opts.logger.error({ err }, 'detection batch failed');
+        while (queue.size > 0) {
+          // One failed batch (the database away) loses its events, not the worker.
+          try {
+            await processBatch(queue.take(batchSize));
+          } catch (err) {
+            opts.logger.error({ err }, 'detection batch failed');
+          }
+        }
       } finally {
         running = null;
       }
