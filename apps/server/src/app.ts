@@ -24,6 +24,7 @@ import {
   createOrderMatcher,
   createTradingEventFeed,
   createSecurityResponse,
+  createDetector,
   incidentResponseParts,
   blockResponseParts,
   createIpGate,
@@ -55,6 +56,7 @@ import {
   systemClock,
   type ApiDeps,
   type BotRunner,
+  type Detector,
   type MarketProducer,
   type AuditRecorder,
   type Clock,
@@ -120,6 +122,8 @@ export interface App {
   orderMatcher: OrderMatcher;
   /** Runs the running bots while this process holds their lock (with PGlite, always). */
   botRunner: BotRunner;
+  /** Intrusion detection's worker; `flush()` counts everything pushed so far. */
+  detector: Detector;
   /** Purges ended sessions and spent throttle rows while this process holds its lock; `runNow()` at once. */
   housekeeping: Housekeeping;
   /** This process's in-memory copy of the active IP blocks and suspicious flags. */
@@ -158,6 +162,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
   // Seal the keyless rows first: the import below writes keyed ones, which mark the cut-over done.
   await sealLegacyChains(database.db, auditKeys);
   await importLegacyAuditRows(database.db, auditKeys);
+  // Built before the audit writer, whose committed rows it counts; it reads deps when it works.
+  const detector = createDetector(() => deps, { ...config.detection, logger, clock });
+  const onCommitted = (rows: Parameters<typeof publishCommittedAudit>[1]) => {
+    publishCommittedAudit(database.bus, rows, logger);
+    // This process's rows only (never the bus): each row is counted once across processes.
+    detector.auditCommitted(rows);
+  };
   const writer = createAuditWriter({
     db: database.db,
     logger,
@@ -166,7 +177,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     batchSize: config.audit.batchSize,
     flushIntervalMs: config.audit.flushIntervalMs,
     maxQueue: config.audit.maxQueue,
-    onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
+    onCommitted,
   });
   const recorder = createAuditRecorder(
     writer,
@@ -175,7 +186,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       db: database.db,
       logger,
       key: signingKeyOf(auditKeys),
-      onCommitted: (rows) => publishCommittedAudit(database.bus, rows, logger),
+      onCommitted,
     }),
     clock,
   );
@@ -215,7 +226,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     rateLimits: {
       limiter: createRateLimiter({ redis }),
       policies: config.rateLimits,
-      denials: createDenialAuditor(audit),
+      denials: createDenialAuditor(audit, undefined, (policy, caller, origin) => detector.rateLimited(caller, origin, policy)),
       limitFactor: opts.limitFactor ?? ((ip) => ipGate.limitFactor(ip)),
     },
     apiKeyUsage,
@@ -225,6 +236,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     tradingEvents,
     broker: createPaperBroker({ market: tapeMarketData(market), slippageTicks: config.market.slippageTicks, clock }),
     // Each feature gives its actions here once deps exist (they need the database and the bus).
+    detection: detector,
     securityResponse: createSecurityResponse(logger, {
       // Incidents: opens or joins one per detection, responds by severity; ends an account's sessions.
       ...incidentResponseParts(() => deps, config.incidents),
@@ -234,6 +246,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     }),
   };
   if (opts.recordSecurityActions) deps.securityResponse = recordingSecurityResponse(deps.securityResponse, opts.recordSecurityActions);
+  detector.start();
 
   const retention = startAuditRetention({ db: database.db, auditIntegrity, audit, clock, logger, retentionDays: config.audit.retentionDays });
 
@@ -421,6 +434,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
       await deps.rateLimits.denials.flush();
       await apiKeyUsage.stop();
       await retention.stop();
+      // Before the audit closes: a crossing still reported now writes its incident's audit rows.
+      // Rows committed while the audit closes are not counted (a shutdown's last moment).
+      await detector.stop();
       await audit.close(config.audit.shutdownFlushMs);
       // After the last rows are in: the final checkpoint covers them.
       await checkpoints.stop();
@@ -440,6 +456,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     marketProducer,
     orderMatcher,
     botRunner,
+    detector,
     housekeeping,
     ipGate,
     listen: () =>

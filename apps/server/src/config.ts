@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultRateLimitPolicies, defaultSecurityConfig, parseCidr, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig, type SecurityWebhookConfig } from '@tapevision/api';
+import { defaultRateLimitPolicies, defaultSecurityConfig, parseCidr, parseDetectionEnabled, parseDetectionRules, type DetectionRules, type HousekeepingConfig, type RateLimitPolicies, type SecurityConfig, type SecurityWebhookConfig } from '@tapevision/api';
 import { defaultPostgresTimeouts, type PostgresTimeouts } from '@tapevision/db';
 import { defaultWsLimits, type WsLimits } from './ws-guard.ts';
 import { defaultHttpLimits, type HttpLimits } from './http-limits.ts';
@@ -38,6 +38,8 @@ export interface ServerConfig {
   encryption: { key: string | undefined; keyFile: string | undefined };
   /** Incidents: the correlation window (INCIDENT_CORRELATION_MINUTES) and INCIDENT_AUTO_LOCKDOWN=1. */
   incidents: { correlationWindowMs: number; autoLockdown: boolean };
+  /** Intrusion detection: DETECTION_ENABLED and the rules table with DETECTION_RULES applied. */
+  detection: { enabled: boolean; rules: DetectionRules };
 }
 
 export interface MarketConfig {
@@ -206,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       correlationWindowMs: int(env, 'INCIDENT_CORRELATION_MINUTES', 30) * MINUTE,
       autoLockdown: env.INCIDENT_AUTO_LOCKDOWN === '1' || env.INCIDENT_AUTO_LOCKDOWN === 'true',
     },
+    detection: { enabled: parseDetectionEnabled(env.DETECTION_ENABLED), rules: parseDetectionRules(env.DETECTION_RULES) },
     market: {
       seed: int(env, 'MARKET_SEED', 20_240_601, 0),
       printsPerSecond: int(env, 'MARKET_PRINTS_PER_SECOND', 4),

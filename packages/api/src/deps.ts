@@ -13,6 +13,7 @@ import type { Broker } from './trading/broker.ts';
 import type { AuditIntegrity } from './audit/integrity.ts';
 import type { TradingEventFeed } from './services/trading-events.ts';
 import type { SecurityResponse } from './security/response.ts';
+import type { DetectionSink } from './security/detection/detector.ts';
 
 export interface Clock {
   now(): Date;
@@ -49,6 +50,8 @@ export interface ApiDeps {
   tradingEvents: Pick<TradingEventFeed, 'cursor' | 'onEvent'>;
   /** Blocks, suspicious flags, ended sessions, lockdown and alerts: what detection may do about an attack. */
   securityResponse: SecurityResponse;
+  /** Intrusion detection's intake: pushes onto an in-process queue, never awaited by a request. */
+  detection: DetectionSink;
 }
 
 export interface RateLimitDeps {

@@ -62,5 +62,4 @@ export { createBotRunner, BOT_RUNNER_LOCK_KEY, type BotRunner } from './services
 export { blockResponseParts, createIpGate, parseCidr, IP_BLOCKS_CHANNEL, type IpGate, type Cidr, type BlockView } from './security/blocks/index.ts';
 export { raiseSecurityAlert, SECURITY_ALERTS_CHANNEL } from './security/alerts/service.ts';
 export { createSecurityWebhookWorker, defaultSecurityWebhookConfig, signWebhook, webhookBody, type SecurityWebhookConfig } from './security/alerts/webhook.ts';
-export { DEFAULT_DETECTION_RULES, WATCH_SECONDS, parseDetectionRules, parseDetectionEnabled, type DetectionRule, type DetectionRuleName, type DetectionRules } from './security/detection/rules.ts';
-export { matchPayload, matchScanner, decodeInput } from './security/detection/matchers.ts';
+export { DEFAULT_DETECTION_RULES, WATCH_SECONDS, parseDetectionRules, parseDetectionEnabled, createDetector, matchPayload, matchScanner, decodeInput, type DetectionRule, type DetectionRuleName, type DetectionRules, type Detector, type DetectionSink, type DetectorOptions } from './security/detection/index.ts';

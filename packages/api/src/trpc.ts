@@ -9,6 +9,7 @@
 import { authenticate, requireSession } from './middleware/authenticate.ts';
 import { authorize } from './middleware/authorize.ts';
 import { databaseAvailability } from './middleware/database-availability.ts';
+import { observePrincipal, observeRequest } from './middleware/detection.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
 import type { Permission } from './permissions.ts';
 import type { ProcedurePolicy } from './rate-limit/policies.ts';
@@ -17,8 +18,9 @@ import { t } from './trpc/core.ts';
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-// Every procedure answers 503 (not 500) for a call the database could not take.
-const procedure = t.procedure.use(databaseAvailability);
+// Every procedure answers 503 (not 500) for a call the database could not take, and is seen by
+// intrusion detection (a push onto its queue, nothing awaited).
+const procedure = t.procedure.use(databaseAvailability).use(observeRequest);
 
 export const publicProcedure = procedure.meta({ access: 'public' }).use(rateLimit);
 
@@ -38,6 +40,7 @@ export function permissionProcedure(permission: Permission, opts: PermissionOpti
       ...(opts.rateLimit ? { rateLimit: opts.rateLimit } : {}),
     })
     .use(authenticate)
+    .use(observePrincipal)
     .use(rateLimit)
     .use(authorize);
 }

@@ -60,6 +60,8 @@ export interface TestServerOptions {
   http?: Partial<HttpLimits>;
   /** Incidents: the correlation window and INCIDENT_AUTO_LOCKDOWN. */
   incidents?: Partial<ServerConfig['incidents']>;
+  /** Intrusion detection: DETECTION_ENABLED and rule overrides (lower thresholds and windows for tests). */
+  detection?: { enabled?: boolean; rules?: Partial<{ [R in keyof ServerConfig['detection']['rules']]: Partial<ServerConfig['detection']['rules'][R]> }> };
   /** Sees every action asked of deps.securityResponse, and may answer it (app.ts recordSecurityActions). */
   recordSecurityActions?: SecurityActionRecorder;
   /** The security webhook: its URL, secret and a fast backoff. */
@@ -106,6 +108,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     wsLimits: { ...base.wsLimits, ...opts.wsLimits },
     http: { ...base.http, ...opts.http },
     incidents: { ...base.incidents, ...opts.incidents },
+    detection: {
+      enabled: opts.detection?.enabled ?? base.detection.enabled,
+      rules: Object.fromEntries(Object.entries(base.detection.rules).map(([name, rule]) => [name, { ...rule, ...opts.detection?.rules?.[name as keyof typeof base.detection.rules] }])) as ServerConfig['detection']['rules'],
+    },
     redisUrl: opts.redisUrl,
   };
   const clock = new TestClock();

@@ -20,7 +20,7 @@ interface Window {
  * for a (policy, caller) is written at once; the rest of its window are counted and written as one
  * summary row when the window closes.
  */
-export function createDenialAuditor(audit: AuditRecorder, windowMs = 60_000) {
+export function createDenialAuditor(audit: AuditRecorder, windowMs = 60_000, onDenied?: (policy: string, caller: DeniedCaller, origin: RequestOrigin) => void) {
   const open = new Map<string, Window>();
 
   function write(w: Pick<Window, 'policy' | 'caller' | 'origin'>, count: number, summary: boolean) {
@@ -44,6 +44,8 @@ export function createDenialAuditor(audit: AuditRecorder, windowMs = 60_000) {
 
   return {
     async denied(policy: string, caller: DeniedCaller, origin: RequestOrigin): Promise<void> {
+      // Every denial, coalesced or not: intrusion detection counts them (a push, not awaited).
+      onDenied?.(policy, caller, origin);
       const id = `${policy}|${caller.key}`;
       const existing = open.get(id);
       if (existing) {

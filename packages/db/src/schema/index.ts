@@ -8,3 +8,4 @@ export * from './trading.ts';
 export * from './incidents.ts';
 export * from './security-alerts.ts';
 export * from './ip-blocks.ts';
+export * from './detection.ts';
