@@ -25,6 +25,7 @@ import {
   createTradingEventFeed,
   createSecurityResponse,
   incidentResponseParts,
+  lockdownResponseParts,
   recordingSecurityResponse,
   type SecurityActionRecorder,
   raiseSecurityAlert,
@@ -219,6 +220,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     securityResponse: createSecurityResponse(logger, {
       // Incidents: opens or joins one per detection, responds by severity; ends an account's sessions.
       ...incidentResponseParts(() => deps, config.incidents),
+      // Lockdown: the system engages it (engaged_by null) when INCIDENT_AUTO_LOCKDOWN=1 and a CRITICAL fires.
+      ...lockdownResponseParts(() => deps),
       raiseAlert: async (input) => void (await raiseSecurityAlert({ db: database.db, bus: database.bus, clock }, input)),
     }),
   };

@@ -62,6 +62,11 @@ export const AUDIT_SEVERITY = {
   'security.incident_closed': 'HIGH',
   'security.incident_report_viewed': 'MEDIUM',
   'alert.acknowledged': 'MEDIUM',
+  // Emergency lockdown both ways, and the kill switch: each changes what the whole desk may do.
+  'security.lockdown_engaged': 'CRITICAL',
+  'security.lockdown_lifted': 'CRITICAL',
+  'trading.cancel_all': 'HIGH',
+  'positions.flatten_all': 'HIGH',
 } as const satisfies Record<string, Severity>;
 
 export type AuditAction = keyof typeof AUDIT_SEVERITY;

@@ -7,3 +7,4 @@ export * from './engine.ts';
 export * from './trading.ts';
 export * from './incidents.ts';
 export * from './security-alerts.ts';
+export * from './lockdowns.ts';
