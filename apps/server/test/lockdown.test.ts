@@ -7,10 +7,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LockdownStatusEvent } from '@tapevision/api';
 import { apiKeys, bots, lockdowns } from '@tapevision/db';
-import { keyClient } from './support/api-keys.ts';
+import { keyClient, keyWsClient } from './support/api-keys.ts';
 import { errorData, rejectionOf, wsClient, type WsTestClient } from './support/clients.ts';
 import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer } from './support/server.ts';
-import { auditRows, waitFor } from './support/session-helpers.ts';
+import { auditRows, openSocket, trackRawCloses, waitFor } from './support/session-helpers.ts';
 import { MANY_ORDERS, openDesk, ticket, type Desk } from './support/trading.ts';
 import { seedUser, signIn, type SignedIn } from './support/users.ts';
 
@@ -64,6 +64,12 @@ describe('lockdown on one server', () => {
     await expect(keyed.positions.list.query()).resolves.toBeTruthy();
     const bot = await traderSession.client.bots.create.mutate({ name: 'lockdown bot', strategy: 'momentum', symbols: ['ES'] });
     await traderSession.client.bots.start.mutate({ id: bot.id });
+    const traderSocket = await openSocket(server, traderSession.token);
+    const keySocket = keyWsClient(server, key);
+    sockets.push(keySocket);
+    await keySocket.trpc.positions.list.query();
+    const keyRaw = trackRawCloses(keySocket);
+    const adminBot = await desk.admin.client.bots.create.mutate({ name: 'admin bot', strategy: 'momentum', symbols: ['NQ'] });
     // From the first event on: no race with the subscription getting ready.
     const watcher = watchStatus(socket(server, desk.admin.token), { lastEventId: '0' });
 
@@ -90,9 +96,14 @@ describe('lockdown on one server', () => {
     expect(errorData(await rejectionOf(keyed.positions.list.query()))).toMatchObject({ code: 'UNAUTHORIZED', reason: 'API_KEY_SUSPENDED' });
     const keyRow = (await server.app.deps.db.select().from(apiKeys)).find((k) => k.userId === trader.id);
     expect(keyRow).toMatchObject({ revokedAt: null, suspendedAt: expect.any(Date), suspendedByLockdown: engaged.status.lockdown!.id });
-    // The bot stopped.
+    // The bot stopped, and none starts during the lockdown, not even an admin's.
     const botRow = (await server.app.deps.db.select().from(bots)).find((r) => r.id === bot.id);
     expect(botRow).toMatchObject({ status: 'stopped', lastError: expect.stringMatching(/lockdown/i) });
+    expect(errorData(await rejectionOf(desk.admin.client.bots.start.mutate({ id: adminBot.id })))).toMatchObject({ code: 'FORBIDDEN', reason: 'LOCKDOWN' });
+    // The open sockets of the ended session and the suspended key are closed (revoked).
+    await expect.poll(() => traderSocket.rawCloses[0]?.code, { timeout: 10_000 }).toBe(4001);
+    await expect.poll(() => keyRaw.rawCloses[0]?.code, { timeout: 10_000 }).toBe(4001);
+    await traderSocket.close();
     // Admins keep their sessions; an admin's new opening order is refused like anyone's.
     expect(errorData(await rejectionOf(desk.admin.client.trading.execute.mutate(ticket({ action: 'BUY' }))))).toMatchObject({
       code: 'PRECONDITION_FAILED',
