@@ -1,4 +1,5 @@
 import { IncidentsSection } from '../components/security-centre/IncidentsSection.tsx';
+import { LockdownSection } from '../components/security-centre/LockdownSection.tsx';
 
 /**
  * The security officer's desk: live security alerts, incidents, the IP blocklist and the
@@ -13,6 +14,7 @@ export default function SecurityCentrePage() {
           <p className="lead">What the platform detected, what it did about it, and the controls to do more.</p>
         </div>
       </div>
+      <LockdownSection />
       <IncidentsSection />
     </section>
   );
