@@ -96,6 +96,10 @@ describe('lockdown on one server', () => {
     expect(errorData(await rejectionOf(keyed.positions.list.query()))).toMatchObject({ code: 'UNAUTHORIZED', reason: 'API_KEY_SUSPENDED' });
     const keyRow = (await server.app.deps.db.select().from(apiKeys)).find((k) => k.userId === trader.id);
     expect(keyRow).toMatchObject({ revokedAt: null, suspendedAt: expect.any(Date), suspendedByLockdown: engaged.status.lockdown!.id });
+    // A key made during the lockdown is born suspended, and comes back with the rest.
+    const born = await desk.admin.client.apiKeys.create.mutate({ name: 'made during lockdown', permissions: ['trading.view'] });
+    expect(born.apiKey.suspendedAt).not.toBeNull();
+    expect(errorData(await rejectionOf(keyClient(server, born.key).positions.list.query()))).toMatchObject({ reason: 'API_KEY_SUSPENDED' });
     // The bot stopped, and none starts during the lockdown, not even an admin's.
     const botRow = (await server.app.deps.db.select().from(bots)).find((r) => r.id === bot.id);
     expect(botRow).toMatchObject({ status: 'stopped', lastError: expect.stringMatching(/lockdown/i) });
@@ -117,6 +121,7 @@ describe('lockdown on one server', () => {
     expect(lifted).toMatchObject({ status: { active: false }, lockdown: { liftReason: 'keys rotated', liftedAt: expect.any(String) } });
     expect(lifted.apiKeysRestored).toBeGreaterThanOrEqual(1);
     await expect(keyed.positions.list.query()).resolves.toBeTruthy();
+    await expect(keyClient(server, born.key).positions.list.query()).resolves.toBeTruthy();
     const back = await signIn(server, trader);
     await expect(back.client.trading.execute.mutate(ticket({ action: 'SELL', quantity: 2 }))).resolves.toMatchObject({ status: 'filled' });
     // A stopped bot stays stopped; its owner may start it again.

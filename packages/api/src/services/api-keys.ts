@@ -5,6 +5,7 @@ import { auditedTransaction, type RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
 import { isPermission, roleHasPermission, type Permission } from '../permissions.ts';
+import { activeLockdown, lockLockdownShared } from '../security/lockdown/state.ts';
 import { onLocalUserChange, SESSION_CACHE_CHANNEL } from './sessions.ts';
 
 export const API_KEY_PREFIX = 'tvk';
@@ -120,9 +121,15 @@ export async function createApiKey(
   const secret = newSecret();
   // The key and its audit row commit together.
   const row = await auditedTransaction(deps, async (tx) => {
+    // A key made during a lockdown is born suspended by it, and the lift restores it with the rest:
+    // "every key suspended" holds for keys the lockdown did not see being made.
+    await lockLockdownShared(tx);
+    const lockdown = await activeLockdown(tx);
     const [row] = await tx
       .insert(apiKeys)
       .values({
+        suspendedAt: lockdown ? now : null,
+        suspendedByLockdown: lockdown?.id ?? null,
         userId: actor.userId,
         name: input.name,
         prefix,
