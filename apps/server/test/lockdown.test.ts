@@ -8,11 +8,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LockdownStatusEvent } from '@tapevision/api';
 import { apiKeys, bots, lockdowns } from '@tapevision/db';
 import { keyClient, keyWsClient } from './support/api-keys.ts';
-import { errorData, rejectionOf, wsClient, type WsTestClient } from './support/clients.ts';
+import { errorData, httpClient, rejectionOf, wsClient, type WsTestClient } from './support/clients.ts';
+import { SHARED_REDIS_URL, startCluster, type ClusterNode } from './support/cluster.ts';
 import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer } from './support/server.ts';
 import { auditRows, openSocket, trackRawCloses, waitFor } from './support/session-helpers.ts';
 import { MANY_ORDERS, openDesk, ticket, type Desk } from './support/trading.ts';
-import { seedUser, signIn, type SignedIn } from './support/users.ts';
+import { seedUser, signIn, strongPassword, type SignedIn } from './support/users.ts';
 
 const sockets: WsTestClient[] = [];
 afterEach(async () => {
@@ -275,3 +276,36 @@ async function vi_waitUnauthorized(who: SignedIn): Promise<void> {
     .poll(async () => errorData(await rejectionOf(who.client.positions.list.query())).code, { timeout: 10_000 })
     .toBe('UNAUTHORIZED');
 }
+
+describe('lockdown across two server processes (support/cluster.ts)', () => {
+  it('engaged through A: B refuses the next order, the sign-in and the ended session at once', { timeout: 180_000 }, async () => {
+    const cluster = await startCluster(2, { REDIS_URL: SHARED_REDIS_URL, MARKET_LEADER_RETRY_MS: '300' });
+    try {
+      const [a, b] = cluster.nodes as [ClusterNode, ClusterNode];
+      const loginOn = async (node: ClusterNode, who: { email: string; password: string }) => {
+        const login = await httpClient(node).auth.login.mutate(who);
+        return httpClient(node, { token: login.accessToken });
+      };
+      const adminA = await loginOn(a, cluster.admin);
+      const trader = { email: `lockdown-trader-${Date.now().toString(36)}@desk.example`, password: strongPassword() };
+      await adminA.users.create.mutate({ ...trader, role: 'trader', mustChangePassword: false });
+      await adminA.system.start.mutate();
+      const adminB = await loginOn(b, cluster.admin);
+      const traderB = await loginOn(b, trader);
+      await expect.poll(async () => (await traderB.market.lastPrices.query()).every((p) => p.price !== null), { timeout: 20_000 }).toBe(true);
+      await expect(traderB.trading.execute.mutate(ticket({ action: 'BUY' }))).resolves.toMatchObject({ status: 'filled' });
+
+      await adminA.security.lockdown.mutate({ reason: 'engaged through A' });
+      // B reads the lockdown row in the order's own transaction: no notice needs to arrive first.
+      expect(errorData(await rejectionOf(adminB.trading.execute.mutate(ticket({ action: 'BUY' }))))).toMatchObject({ rule: 'lockdown' });
+      expect(errorData(await rejectionOf(loginOn(b, trader)))).toMatchObject({ code: 'FORBIDDEN', reason: 'LOCKDOWN' });
+      await expect.poll(async () => errorData(await rejectionOf(traderB.positions.list.query())).code, { timeout: 10_000 }).toBe('UNAUTHORIZED');
+      // The admin on B flattens the trader's account (reduce-only, during the lockdown).
+      expect(await adminB.positions.flattenAll.mutate()).toMatchObject({ flattened: 1, refused: [] });
+      await adminB.security.lift.mutate({ reason: 'clear' });
+      expect(await adminA.security.status.query()).toMatchObject({ active: false });
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
