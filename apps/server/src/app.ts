@@ -30,6 +30,7 @@ import {
   createIpGate,
   type IpGate,
   clientIp,
+  lockdownResponseParts,
   recordingSecurityResponse,
   type SecurityActionRecorder,
   raiseSecurityAlert,
@@ -242,6 +243,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
       ...incidentResponseParts(() => deps, config.incidents),
       // The blocklist: blocks an address (never an allowlisted one), flags one as suspicious.
       ...blockResponseParts(() => deps),
+      // Lockdown: the system engages it (engaged_by null) when INCIDENT_AUTO_LOCKDOWN=1 and a CRITICAL fires.
+      ...lockdownResponseParts(() => deps),
       raiseAlert: async (input) => void (await raiseSecurityAlert({ db: database.db, bus: database.bus, clock }, input)),
     }),
   };

@@ -32,6 +32,10 @@ const KNOWN_PROCEDURES = [
   'security.blocks.list',
   'security.blocks.add',
   'security.blocks.remove',
+  'security.lockdown',
+  'security.lift',
+  'security.status',
+  'security.onStatus',
   'system.status',
   'system.start',
   'system.stop',
@@ -41,12 +45,14 @@ const KNOWN_PROCEDURES = [
   'market.onTape',
   'trading.execute',
   'trading.cancel',
+  'trading.cancelAll',
   'trading.orders',
   'trading.trades',
   'trading.onTrade',
   'trading.onOrder',
   'positions.list',
   'positions.close',
+  'positions.flattenAll',
   'alerts.list',
   'alerts.onAlert',
   'alerts.acknowledge',
@@ -112,21 +118,23 @@ describe('the router walk', () => {
     expect(procedures.filter((p) => isPublicMeta(p.meta)).map((p) => p.path).sort()).toEqual(['auth.login', 'auth.refresh']);
     for (const p of procedures) {
       if (p.path.startsWith('users.')) expect(metaPermission(p.meta), p.path).toBe('users.manage');
-      // The blocklist is the security officer's control; the rest of security.* reads the audit log.
+      if (p.path.startsWith('audit.') || p.path === 'security.report') expect(metaPermission(p.meta), p.path).toBe('logs.view');
+      // The blocklist, engaging and lifting a lockdown are the security officer's; the lockdown's banner is everyone's.
       if (p.path.startsWith('security.blocks.')) expect(metaPermission(p.meta), p.path).toBe('security.manage');
-      else if (p.path.startsWith('audit.') || p.path.startsWith('security.')) expect(metaPermission(p.meta), p.path).toBe('logs.view');
+      if (['security.lockdown', 'security.lift'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe('security.manage');
+      if (['security.status', 'security.onStatus'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe('account.self');
       if (['system.status', 'system.onStatus', 'market.lastPrices', 'market.onTape'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe('trading.view');
       if (['system.start', 'system.stop', 'system.configure'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe(p.path);
-      if (['trading.execute', 'trading.cancel'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe('trading.execute');
+      if (['trading.execute', 'trading.cancel', 'trading.cancelAll'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe('trading.execute');
       if (['trading.orders', 'trading.trades', 'trading.onTrade', 'trading.onOrder', 'positions.list'].includes(p.path)) {
         expect(metaPermission(p.meta), p.path).toBe('trading.view');
       }
-      if (p.path === 'positions.close') expect(metaPermission(p.meta), p.path).toBe('positions.manage');
+      if (['positions.close', 'positions.flattenAll'].includes(p.path)) expect(metaPermission(p.meta), p.path).toBe('positions.manage');
       if (p.path.startsWith('alerts.')) expect(metaPermission(p.meta), p.path).toBe('alerts.view');
       // Placing orders spends the trading budget (10 a minute per principal); reducing risk
       // (closes, cancels) spends its own, so a spent order budget never keeps a trader from getting flat.
       if (p.path === 'trading.execute') expect((p.meta as { rateLimit?: string }).rateLimit, p.path).toBe('trading.execute');
-      if (['positions.close', 'trading.cancel'].includes(p.path)) expect((p.meta as { rateLimit?: string }).rateLimit, p.path).toBe('trading.reduce');
+      if (['positions.close', 'positions.flattenAll', 'trading.cancel', 'trading.cancelAll'].includes(p.path)) expect((p.meta as { rateLimit?: string }).rateLimit, p.path).toBe('trading.reduce');
       if (p.path.startsWith('sessions.') || ['auth.me', 'auth.logout', 'auth.changePassword'].includes(p.path)) {
         expect(metaPermission(p.meta), p.path).toBe('account.self');
       }

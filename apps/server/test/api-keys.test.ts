@@ -150,6 +150,7 @@ describe('apiKeys.create', () => {
           'revokedAt',
           'rolledAt',
           'status',
+          'suspendedAt',
         ].sort(),
       );
     }

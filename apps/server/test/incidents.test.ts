@@ -5,7 +5,7 @@
  * procedures' access, forward-only status, audit rows and the report from the audit trail.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { incidents as incidentsTable, type AuditLog } from '@tapevision/db';
+import { incidents as incidentsTable, lockdowns, type AuditLog } from '@tapevision/db';
 import type { Detection, SecurityResponse } from '@tapevision/api';
 import { errorData, httpClient, rejectionOf, wsClient } from './support/clients.ts';
 import { auditRows, sessionRows } from './support/probe.ts';
@@ -207,9 +207,12 @@ describe('automated response by severity', () => {
     const own = recorder();
     await using auto = await startTestServer({ recordSecurityActions: own.record, incidents: { autoLockdown: true } });
     const { incidentId } = await auto.app.deps.securityResponse.reportDetection(detection({ severity: 'CRITICAL' }));
-    const asked = own.of(incidentId).map((c) => c.action);
-    expect(asked).toEqual(['blockIp', 'lockdown', 'raiseAlert']);
+    const asked = own.of(incidentId).map((c) => `${c.action}:${String(c.input.type ?? '')}`);
+    // The lockdown raises its own alert as it engages, before the incident's.
+    expect(asked).toEqual(['blockIp:', 'lockdown:', 'raiseAlert:lockdown.engaged', 'raiseAlert:incident.opened']);
     expect(own.of(incidentId).some((c) => c.input.type === 'incident.lockdown_recommended')).toBe(false);
+    // Engaged by the system (engaged_by null), for this incident.
+    expect(await auto.app.deps.db.select().from(lockdowns)).toEqual([expect.objectContaining({ engagedBy: null, incidentId, liftedAt: null })]);
   });
 
   it('HIGH blocks the IP for an hour and ends the sessions of the account under attack; a refused block is recorded as refused', async () => {

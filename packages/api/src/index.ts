@@ -39,6 +39,7 @@ export * from './crypto/index.ts';
 export { createTradingEventFeed, type TradingEventFeed } from './services/trading-events.ts';
 export { createSecurityResponse, type SecurityResponse, type SecurityAlertInput, type SecuritySeverity, type Detection } from './security/response.ts';
 export { incidentResponseParts, recordingSecurityResponse, RESPONSE_DURATIONS_MS, type SecurityActionRecorder, type IncidentView, type TimelineView, type IncidentEvent, type IncidentDetail, type IncidentReport } from './security/incidents/index.ts';
+export { lockdownResponseParts, LOCKDOWN_EVENTS_CHANNEL, type LockdownEngaged, type LockdownLifted, type LockdownStatus, type LockdownStatusEvent, type LockdownView } from './security/lockdown/index.ts';
 export { createOrderMatcher, ORDER_MATCHER_LOCK_KEY, type OrderMatcher } from './services/order-matcher.ts';
 export { executeOrder, cancelOrder, type TradingActor } from './services/trading.ts';
 export { closePosition } from './services/position-close.ts';

@@ -3,6 +3,7 @@ import { NavLink, Outlet } from 'react-router';
 import { useSignedIn } from '../auth/use-auth.ts';
 import { useMe } from '../lib/use-me.ts';
 import { Brand } from './Brand.tsx';
+import { LockdownBanner } from './LockdownBanner.tsx';
 import { SessionWatcher } from './SessionWatcher.tsx';
 import { SignOutButton } from './SignOutButton.tsx';
 
@@ -61,6 +62,7 @@ export function Layout() {
           </div>
         </div>
       </header>
+      <LockdownBanner />
       <main id="main" className="main" tabIndex={-1}>
         <Outlet />
       </main>

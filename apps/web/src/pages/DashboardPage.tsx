@@ -5,6 +5,7 @@ import { ErrorAlert } from '../components/Alert.tsx';
 import { Loading } from '../components/Loading.tsx';
 import { PermissionList } from '../components/PermissionList.tsx';
 import { EngineStatusPanel } from '../components/trading/EngineStatusPanel.tsx';
+import { KillSwitch } from '../components/trading/KillSwitch.tsx';
 import { LiveTape } from '../components/trading/LiveTape.tsx';
 import { AlertsList, FillsTable, OpenOrders } from '../components/trading/OrdersAndFills.tsx';
 import { markToMarket } from '../components/trading/pnl.ts';
@@ -172,6 +173,9 @@ export default function DashboardPage() {
               </section>
             )}
             <EngineStatusPanel status={status.data} canStart={can('system.start')} canStop={can('system.stop')} />
+            {(can('trading.execute') || can('positions.manage')) && (
+              <KillSwitch everyAccount={can('security.manage')} canCancel={can('trading.execute')} canFlatten={can('positions.manage')} />
+            )}
             {can('alerts.view') && (
               <section className="card dash-card" aria-labelledby="alerts-title">
                 <h2 id="alerts-title">Alerts</h2>

@@ -1,5 +1,6 @@
 import { BlocklistSection } from '../components/security-centre/BlocklistSection.tsx';
 import { IncidentsSection } from '../components/security-centre/IncidentsSection.tsx';
+import { LockdownSection } from '../components/security-centre/LockdownSection.tsx';
 import { SecurityAlertsSection } from '../components/security-centre/SecurityAlertsSection.tsx';
 
 /**
@@ -15,6 +16,7 @@ export default function SecurityCentrePage() {
           <p className="lead">What the platform detected, what it did about it, and the controls to do more.</p>
         </div>
       </div>
+      <LockdownSection />
       <SecurityAlertsSection />
       <IncidentsSection />
       <BlocklistSection />

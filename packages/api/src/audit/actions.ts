@@ -66,6 +66,11 @@ export const AUDIT_SEVERITY = {
   'security.ip_blocked': 'HIGH',
   'security.ip_unblocked': 'MEDIUM',
   'security.ip_flagged': 'MEDIUM',
+  // Emergency lockdown both ways, and the kill switch: each changes what the whole desk may do.
+  'security.lockdown_engaged': 'CRITICAL',
+  'security.lockdown_lifted': 'CRITICAL',
+  'trading.cancel_all': 'HIGH',
+  'positions.flatten_all': 'HIGH',
 } as const satisfies Record<string, Severity>;
 
 export type AuditAction = keyof typeof AUDIT_SEVERITY;

@@ -1,4 +1,5 @@
-import { closePositionInput, listPositionsInput } from '../schemas/trading.ts';
+import { closePositionInput, flattenAllInput, listPositionsInput } from '../schemas/trading.ts';
+import { flattenAllPositions } from '../services/kill-switch.ts';
 import { closePosition } from '../services/position-close.ts';
 import { listPositions } from '../services/trading-queries.ts';
 import { permissionProcedure, router } from '../trpc.ts';
@@ -13,8 +14,17 @@ export const positionsRouter = router({
   /**
    * Flattens one's own position, reduce-only, in as many market orders as maxOrderQuantity takes.
    * Spends the risk-reducing budget, never the order budget: a busy trader can always get flat.
+   * An admin's (security.manage) close also goes through a stop and a lockdown; anyone else's is refused then.
    */
   close: permissionProcedure('positions.manage', { rateLimit: 'trading.reduce' })
     .input(closePositionInput)
-    .mutation(({ ctx, input }) => closePosition(ctx.deps, tradingActorOf(ctx), input)),
+    .mutation(({ ctx, input }) => closePosition(ctx.deps, tradingActorOf(ctx), input, { haltExempt: ctx.principal.permissions.has('security.manage') })),
+
+  /**
+   * The kill switch's second half: reduce-only market closes of every open position of one's own
+   * account, or (security.manage) the given one or every account. Works during a stop and a lockdown.
+   */
+  flattenAll: permissionProcedure('positions.manage', { rateLimit: 'trading.reduce' })
+    .input(flattenAllInput)
+    .mutation(({ ctx, input }) => flattenAllPositions(ctx.deps, { actor: tradingActorOf(ctx), permissions: ctx.principal.permissions }, input)),
 });

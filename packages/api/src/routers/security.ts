@@ -1,4 +1,5 @@
 import { securityReportInput } from '../schemas/audit.ts';
+import { lockdownProcedures } from '../security/lockdown/router.ts';
 import { securityReport } from '../services/security-report.ts';
 import { permissionProcedure, router } from '../trpc.ts';
 import { readerOf } from './audit.ts';
@@ -11,4 +12,5 @@ export const securityRouter = router({
     .query(({ ctx, input }) => securityReport(ctx.deps, { from: new Date(input.from), to: new Date(input.to) }, readerOf(ctx))),
   /** The IP blocklist (security.manage): list, add, remove. */
   blocks: blocksRouter,
+  ...lockdownProcedures,
 });

@@ -2,8 +2,9 @@
 import type {} from '@trpc/server/unstable-core-do-not-import';
 import { tracked, type TrackedEnvelope } from '@trpc/server';
 import type { Context } from '../context.ts';
-import { cancelOrderInput, executeOrderInput, listOrdersInput, listTradesInput, tradingStreamInput, type FillView, type OrderView } from '../schemas/trading.ts';
+import { cancelAllInput, cancelOrderInput, executeOrderInput, listOrdersInput, listTradesInput, tradingStreamInput, type FillView, type OrderView } from '../schemas/trading.ts';
 import type { Principal } from '../services/principal.ts';
+import { cancelAllOrders } from '../services/kill-switch.ts';
 import { cancelOrder, executeOrder, type TradingActor } from '../services/trading.ts';
 import { tradingEventStream } from '../services/trading-events.ts';
 import { listOrders, listTrades, type AccountReader } from '../services/trading-queries.ts';
@@ -34,6 +35,11 @@ export const tradingRouter = router({
   cancel: permissionProcedure('trading.execute', { rateLimit: 'trading.reduce' })
     .input(cancelOrderInput)
     .mutation(({ ctx, input }) => cancelOrder(ctx.deps, tradingActorOf(ctx), input.orderId)),
+
+  /** The kill switch's first half: every working order of one's own account, or (security.manage) the given one or every account. */
+  cancelAll: permissionProcedure('trading.execute', { rateLimit: 'trading.reduce' })
+    .input(cancelAllInput)
+    .mutation(({ ctx, input }) => cancelAllOrders(ctx.deps, { actor: tradingActorOf(ctx), permissions: ctx.principal.permissions }, input)),
 
   /** Own orders, or every account's with accounts.view; newest first, pass nextCursor back. */
   orders: view.input(listOrdersInput).query(({ ctx, input }) => listOrders(ctx.deps, accountReaderOf(ctx), input)),

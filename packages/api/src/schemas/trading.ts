@@ -72,6 +72,23 @@ export const closePositionInput = z.strictObject({
 });
 
 export const tradingStreamInput = z.strictObject({ lastEventId }).optional();
+
+/** The kill switch: one's own account, or (security.manage) the given one, or with none every account. */
+export const cancelAllInput = z.strictObject({ userId: uuid.optional() }).optional();
+export const flattenAllInput = z.strictObject({ userId: uuid.optional() }).optional();
+
+export interface CancelAllResult {
+  cancelled: number;
+  orderIds: string[];
+}
+
+export interface FlattenAllResult {
+  flattened: number;
+  /** The closing orders placed, one position after another. */
+  closes: { ownerId: string; symbol: string; quantity: number; orderIds: string[] }[];
+  /** Positions the desk's rules would not close now (no last price, say), with the rule. */
+  refused: { ownerId: string; symbol: string; reason: string }[];
+}
 export const alertsListInput = z.strictObject({ limit: z.number().int().min(1).max(200).optional() }).optional();
 
 export interface OrderView {

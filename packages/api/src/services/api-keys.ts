@@ -5,6 +5,7 @@ import { auditedTransaction, type RequestOrigin } from '../audit/recorder.ts';
 import type { ApiDeps } from '../deps.ts';
 import { appError } from '../errors.ts';
 import { isPermission, roleHasPermission, type Permission } from '../permissions.ts';
+import { activeLockdown, lockLockdownShared } from '../security/lockdown/state.ts';
 import { onLocalUserChange, SESSION_CACHE_CHANNEL } from './sessions.ts';
 
 export const API_KEY_PREFIX = 'tvk';
@@ -15,7 +16,7 @@ const PREFIX_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 /** Permissions a key can never carry: they act on a browser session, which a key does not have. */
 export const SESSION_ONLY_PERMISSIONS: readonly Permission[] = ['account.self'];
 
-export type ApiKeyFailure = 'MALFORMED' | 'UNKNOWN' | 'REVOKED' | 'EXPIRED' | 'ROLLED' | 'OWNER_INACTIVE';
+export type ApiKeyFailure = 'MALFORMED' | 'UNKNOWN' | 'REVOKED' | 'SUSPENDED' | 'EXPIRED' | 'ROLLED' | 'OWNER_INACTIVE';
 
 export interface ApiKeyView {
   id: string;
@@ -31,6 +32,8 @@ export interface ApiKeyView {
   rolledAt: string | null;
   previousExpiresAt: string | null;
   revokedAt: string | null;
+  /** Set while an emergency lockdown holds the key (its status is unchanged: the lift restores it). */
+  suspendedAt: string | null;
   status: 'active' | 'expired' | 'revoked';
 }
 
@@ -71,6 +74,7 @@ export function toApiKeyView(key: ApiKey, ownerEmail: string | null, now: Date):
     rolledAt: key.rolledAt?.toISOString() ?? null,
     previousExpiresAt: lastGraceEnd(key, now),
     revokedAt: key.revokedAt?.toISOString() ?? null,
+    suspendedAt: key.suspendedAt?.toISOString() ?? null,
     status: key.revokedAt ? 'revoked' : key.expiresAt && key.expiresAt <= now ? 'expired' : 'active',
   };
 }
@@ -117,9 +121,15 @@ export async function createApiKey(
   const secret = newSecret();
   // The key and its audit row commit together.
   const row = await auditedTransaction(deps, async (tx) => {
+    // A key made during a lockdown is born suspended by it, and the lift restores it with the rest:
+    // "every key suspended" holds for keys the lockdown did not see being made.
+    await lockLockdownShared(tx);
+    const lockdown = await activeLockdown(tx);
     const [row] = await tx
       .insert(apiKeys)
       .values({
+        suspendedAt: lockdown ? now : null,
+        suspendedByLockdown: lockdown?.id ?? null,
         userId: actor.userId,
         name: input.name,
         prefix,
@@ -299,6 +309,7 @@ export async function verifyApiKey(deps: Pick<ApiDeps, 'db' | 'clock'>, raw: str
   const ids = { keyId: key.id, ownerId: owner.id };
   if (!current && !old) return { ok: false, reason: 'UNKNOWN', ...ids };
   if (key.revokedAt) return { ok: false, reason: 'REVOKED', ...ids };
+  if (key.suspendedAt) return { ok: false, reason: 'SUSPENDED', ...ids };
   if (key.expiresAt && key.expiresAt <= now) return { ok: false, reason: 'EXPIRED', ...ids };
   if (old && !(old.graceEndsAt > now)) return { ok: false, reason: 'ROLLED', ...ids };
   if (owner.status !== 'active') return { ok: false, reason: 'OWNER_INACTIVE', ...ids };
@@ -388,6 +399,11 @@ function apiKeyCacheFor(bus: EventBus): ApiKeyCache {
   return cache;
 }
 
+/** Tells every process that these keys changed (suspended, restored), after the commit. */
+export async function announceApiKeysChanged(bus: EventBus, ids: string[]): Promise<void> {
+  for (const id of ids) await invalidateApiKey(bus, id);
+}
+
 /** Tells every process that this key changed (revoked, rolled). */
 async function invalidateApiKey(bus: EventBus, apiKeyId: string): Promise<void> {
   apiKeyCacheFor(bus).drop((c) => c.key.id === apiKeyId);
@@ -398,6 +414,7 @@ export const API_KEY_FAILURE_MESSAGES: Record<ApiKeyFailure, string> = {
   MALFORMED: 'The API key is malformed: expected tvk_<prefix>_<secret>',
   UNKNOWN: 'The API key is not valid',
   REVOKED: 'The API key has been revoked',
+  SUSPENDED: 'The API key is suspended while the platform is in emergency lockdown',
   EXPIRED: 'The API key has expired',
   ROLLED: 'The API key was rolled and its grace period is over: use the new key',
   OWNER_INACTIVE: 'The API key is not valid',

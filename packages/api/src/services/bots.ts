@@ -21,6 +21,7 @@ import {
   type UpdateBotInput,
 } from '../schemas/bots.ts';
 import { STRATEGIES } from '../trading/strategies/index.ts';
+import { activeLockdown, lockdownRefusal, lockLockdownShared } from '../security/lockdown/state.ts';
 
 /** Carries `{ id }` of a bot that changed; every process's runner reloads it from the row. */
 export const BOTS_CHANNEL = 'bots';
@@ -364,6 +365,9 @@ export async function startBot(deps: ApiDeps, id: string, who: BotActor): Promis
       throw appError('FORBIDDEN', 'Starting a bot needs the trading.execute permission', { permission: 'trading.execute', reason: 'TRADING_NOT_ALLOWED' });
     }
     if (before.status === 'running') return { row: before, started: false };
+    // Read in the start's transaction: a lockdown engaged on any process refuses it at once.
+    await lockLockdownShared(tx);
+    if (await activeLockdown(tx)) throw lockdownRefusal('The platform is in emergency lockdown: bots cannot be started');
     try {
       openBotSecrets(deps, before);
     } catch (err) {
@@ -423,6 +427,30 @@ export async function stopBotFromRunner(deps: ApiDeps, id: string, reason: strin
   });
   if (row) await announce(deps, row);
   return row;
+}
+
+/**
+ * Stops every running bot inside the lockdown's transaction, each with its audit row and why;
+ * `announce` after the commit tells every runner to drop them.
+ */
+export async function stopAllBotsIn(
+  deps: ApiDeps,
+  tx: Tx,
+  who: Pick<BotActor, 'actor' | 'origin'>,
+  reason: string,
+): Promise<{ ids: string[]; announce: () => Promise<void> }> {
+  const stopped = await tx
+    .update(bots)
+    .set({ status: 'stopped', lastError: reason, updatedAt: deps.clock.now(), version: sql`${bots.version} + 1` })
+    .where(eq(bots.status, 'running'))
+    .returning();
+  for (const row of stopped) await audit(deps, tx, 'bot.stopped', who, row, { reason: 'lockdown', lastError: reason });
+  return {
+    ids: stopped.map((b) => b.id),
+    announce: async () => {
+      for (const row of stopped) await announce(deps, row);
+    },
+  };
 }
 
 /**

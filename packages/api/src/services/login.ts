@@ -6,6 +6,7 @@ import { appError, INVALID_CREDENTIALS } from '../errors.ts';
 import { emailSchema } from '../schemas/auth.ts';
 import { clearAccountFailures, recordAccountFailure, recordIpFailure } from './login-throttle.ts';
 import { toPublicUser, type PublicUser } from './principal.ts';
+import { isLockdownRefusal, refuseSignInDuringLockdown } from '../security/lockdown/state.ts';
 import { createSession } from './sessions.ts';
 
 export interface IssuedSession {
@@ -103,11 +104,12 @@ export async function login(
   if (user.lockedUntil && user.lockedUntil > now) return fail(deps, { ip, origin, typed, user, reason: 'locked' });
   if (!passwordOk) return fail(deps, { ip, origin, typed, user, reason: 'bad_password' });
 
-  // The session, the sessions it evicts and their audit rows commit together.
+  // The session, the sessions it evicts and their audit rows commit together. Only once the
+  // password checked out may the answer tell of a lockdown: a wrong one learns nothing from it.
   const opened = await createSession(
     deps,
     { userId: user.id, ip: origin.ip, userAgent: origin.userAgent },
-    (tx) => clearAccountFailures(tx, user.id, now),
+    async (tx) => (await refuseSignInDuringLockdown(tx, user.role), clearAccountFailures(tx, user.id, now)),
     ({ sessionId, evicted }) => [
       {
         action: 'auth.login',
@@ -126,7 +128,12 @@ export async function login(
         details: { userId: user.id, reason: 'session_limit' },
       })),
     ],
-  );
+  ).catch(async (err: unknown) => {
+    if (isLockdownRefusal(err)) {
+      await deps.audit.record({ action: 'auth.login_failed', outcome: 'denied', actor: { type: 'user', id: user.id }, origin, details: { ...typed, reason: 'lockdown' } });
+    }
+    throw err;
+  });
   if (!opened) return fail(deps, { ip, origin, typed, user, reason: 'locked' });
   const { session, refreshToken } = opened;
   const access = await issueAccessToken(deps, user, session.id);

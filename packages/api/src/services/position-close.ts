@@ -46,12 +46,14 @@ async function closeOrders(tx: Tx, ownerId: string, clientOrderId: string): Prom
  * one finds the position flat). A position larger than maxOrderQuantity closes in as many market
  * orders as it takes, in one transaction: all of them or none. A flat position is
  * PRECONDITION_FAILED (NO_POSITION); a retry with the same clientOrderId answers the first close.
- * The desk's own rules still apply (engine stopped, no last price), with a stored rejection.
+ * The desk's own rules still apply (engine stopped, lockdown, no last price), with a stored
+ * rejection; `haltExempt` (an admin's close, the kill switch) lets it through a stop or a lockdown.
  */
 export async function closePosition(
   deps: TradingDeps,
   who: TradingActor,
   input: { symbol: string; clientOrderId?: string | undefined },
+  opts: { haltExempt?: boolean } = {},
 ): Promise<ClosedPositionView> {
   const universe = deps.universe ?? DEFAULT_UNIVERSE;
   const clientOrderId = input.clientOrderId ?? `close-${randomUUID()}`;
@@ -104,7 +106,7 @@ export async function closePosition(
     // the position and notional limits pass, as they do for any reducing order.
     const rule = checkOrderRisk(
       { type: 'market', symbol: input.symbol, side, quantity: sizes[0]! },
-      { engineState: risk.engineRunning ? 'running' : 'stopped', universe, limits: risk.limits, position, dailyNotional: risk.dailyNotional, lastPrice: last?.price ?? undefined },
+      { engineState: risk.engineRunning ? 'running' : 'stopped', lockdown: risk.lockdown, haltExempt: opts.haltExempt ?? false, universe, limits: risk.limits, position, dailyNotional: risk.dailyNotional, lastPrice: last?.price ?? undefined },
     ) ?? (findInstrument(universe, input.symbol) ? null : 'symbol_not_in_universe');
     if (rule) {
       // As for any ticket: one stored rejection (for the whole close), an alert, an audit row.

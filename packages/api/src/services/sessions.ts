@@ -19,7 +19,8 @@ export type RevokeReason =
   | 'disabled'
   | 'evicted'
   | 'refresh_token_reuse'
-  | 'security_incident';
+  | 'security_incident'
+  | 'lockdown';
 
 export interface LiveSession {
   session: Session;
@@ -251,6 +252,27 @@ export async function endUserSessions(
       // user row, which the sessions kept (a password change's own) must be re-read for.
       await invalidateUserSessions(deps.bus, input.userId);
       await publishSessionEvents(deps.bus, revoked.map((s) => revokedEvent(s, input.reason, now)));
+    },
+  };
+}
+
+/**
+ * Ends every live session of every non-admin, inside the caller's transaction (the lockdown's);
+ * `announce` after the commit, as for endUserSessions.
+ */
+export async function endNonAdminSessions(
+  deps: Pick<ApiDeps, 'bus' | 'clock'>,
+  tx: Queryable,
+  reason: RevokeReason,
+): Promise<{ ids: string[]; announce: () => Promise<void> }> {
+  const now = deps.clock.now();
+  const nonAdmins = tx.select({ id: users.id }).from(users).where(ne(users.role, 'admin'));
+  const revoked = await markRevoked(tx, inArray(sessions.userId, nonAdmins), reason, now);
+  return {
+    ids: revoked.map((s) => s.id),
+    announce: async () => {
+      for (const userId of new Set(revoked.map((s) => s.userId))) await invalidateUserSessions(deps.bus, userId);
+      await publishSessionEvents(deps.bus, revoked.map((s) => revokedEvent(s, reason, now)));
     },
   };
 }

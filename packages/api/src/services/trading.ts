@@ -8,6 +8,7 @@ import type { ExecuteOrderInput, OrderView } from '../schemas/trading.ts';
 import type { Broker, BrokerOrder } from '../trading/broker.ts';
 import { DEFAULT_UNIVERSE, findInstrument, isOnTick, type Instrument } from '../trading/instruments.ts';
 import { checkOrderRisk, type RiskRule } from '../trading/risk.ts';
+import { activeLockdown } from '../security/lockdown/state.ts';
 import { bookFill, lockAccount, notionalOf } from './order-fills.ts';
 import { appendTradingEvents, publishTradingEvent, type NewTradingEvent } from './trading-events.ts';
 import { toOrderView } from './trading-views.ts';
@@ -30,6 +31,7 @@ export interface TradingDeps extends Pick<ApiDeps, 'db' | 'bus' | 'clock' | 'aud
 }
 
 export const RULE_MESSAGES: Record<RiskRule, string> = {
+  lockdown: 'The platform is in emergency lockdown',
   engine_stopped: 'The trading engine is stopped',
   symbol_not_in_universe: 'The symbol is not traded here',
   quantity_out_of_range: 'The quantity is outside the allowed range',
@@ -40,7 +42,7 @@ export const RULE_MESSAGES: Record<RiskRule, string> = {
 };
 
 // The first three depend on the desk's state, not on what was sent; the caller may retry later.
-const STATE_RULES: ReadonlySet<RiskRule> = new Set(['engine_stopped', 'no_reference_price', 'max_position_per_symbol', 'max_daily_notional']);
+const STATE_RULES: ReadonlySet<RiskRule> = new Set(['lockdown', 'engine_stopped', 'no_reference_price', 'max_position_per_symbol', 'max_daily_notional']);
 
 export function riskRejection(rule: RiskRule, orderId: string) {
   return appError(STATE_RULES.has(rule) ? 'PRECONDITION_FAILED' : 'BAD_REQUEST', `Order rejected: ${RULE_MESSAGES[rule]}`, {
@@ -64,6 +66,8 @@ function startOfUtcDay(now: Date): Date {
 
 export interface RiskInputs {
   engineRunning: boolean;
+  /** Read in the order's transaction, after the engine row: a lockdown engaged on any process counts at once. */
+  lockdown: boolean;
   limits: { maxPositionPerSymbol: number; maxDailyNotionalPerUser: number; limitPriceBandPct: number; maxOrderQuantity: number };
   /** The worst position the account could reach in the order's direction, were its working orders to fill. */
   exposure: number;
@@ -73,6 +77,8 @@ export interface RiskInputs {
 export async function gatherRisk(tx: Tx, ownerId: string, symbol: string, side: 'BUY' | 'SELL', now: Date): Promise<RiskInputs> {
   // FOR SHARE: a stop waits for orders already past this point, and every order after it sees it.
   const [engine] = await tx.select().from(engineState).where(eq(engineState.id, 1)).for('share');
+  // Engaging takes the engine row FOR UPDATE: this read, after the FOR SHARE, sees a lockdown committed meanwhile.
+  const lockdown = (await activeLockdown(tx)) !== null;
   const [held] = await tx
     .select({ quantity: positions.quantity })
     .from(positions)
@@ -89,6 +95,7 @@ export async function gatherRisk(tx: Tx, ownerId: string, symbol: string, side: 
   const pending = working?.qty ?? 0;
   return {
     engineRunning: engine?.state === 'running',
+    lockdown,
     limits: engine ?? { maxPositionPerSymbol: 50, maxDailyNotionalPerUser: 10_000_000, limitPriceBandPct: 5, maxOrderQuantity: 100 },
     exposure: side === 'BUY' ? position + pending : position - pending,
     dailyNotional: Number(spent?.total ?? 0),
@@ -131,6 +138,7 @@ export async function executeOrder(deps: TradingDeps, who: TradingActor, input: 
         : { type: 'market', symbol: input.symbol, side: input.action, quantity: input.quantity };
     const rule = checkOrderRisk(brokerOrder, {
       engineState: risk.engineRunning ? 'running' : 'stopped',
+      lockdown: risk.lockdown,
       universe,
       limits: risk.limits,
       position: risk.exposure,

@@ -26,6 +26,13 @@ describe('checkOrderRisk', () => {
     expect(checkOrderRisk(market({ symbol: 'ZZ', quantity: 0 }), ctx({ engineState: 'stopped' }))).toBe('engine_stopped');
   });
 
+  it('refuses everything during a lockdown (named before a stop); a halt-exempt close passes both, and the other rules still apply', () => {
+    expect(checkOrderRisk(market(), ctx({ lockdown: true }))).toBe('lockdown');
+    expect(checkOrderRisk(market(), ctx({ lockdown: true, engineState: 'stopped' }))).toBe('lockdown');
+    expect(checkOrderRisk(market({ side: 'SELL' }), ctx({ lockdown: true, engineState: 'stopped', position: 3, haltExempt: true }))).toBeNull();
+    expect(checkOrderRisk(market({ side: 'SELL' }), ctx({ engineState: 'stopped', position: 3, haltExempt: true, lastPrice: undefined }))).toBe('no_reference_price');
+  });
+
   it('refuses symbols outside the universe', () => {
     expect(checkOrderRisk(market({ symbol: 'ZZ' }), ctx())).toBe('symbol_not_in_universe');
     expect(checkOrderRisk(market({ symbol: 'es' }), ctx())).toBe('symbol_not_in_universe');

@@ -5,6 +5,7 @@ import { findInstrument, type Instrument } from './instruments.ts';
 
 /** The rules an order must pass before it reaches a broker, in the order they are checked. */
 export const RISK_RULES = [
+  'lockdown',
   'engine_stopped',
   'symbol_not_in_universe',
   'quantity_out_of_range',
@@ -18,6 +19,13 @@ export type RiskRule = (typeof RISK_RULES)[number];
 
 export interface RiskContext {
   engineState: 'running' | 'stopped';
+  /** An emergency lockdown holds (security.lockdown). */
+  lockdown?: boolean;
+  /**
+   * A reduce-only close by an admin, or the kill switch: it goes through a stop and a lockdown,
+   * because getting flat must stay possible when opening is refused.
+   */
+  haltExempt?: boolean;
   universe: readonly Instrument[];
   limits: RiskLimits;
   /** The user's signed net position in the order's symbol (long > 0), before this order. */
@@ -33,7 +41,10 @@ export interface RiskContext {
  * (state, limits, position, today's notional, last price) and acts on the answer.
  */
 export function checkOrderRisk(order: BrokerOrder, ctx: RiskContext): RiskRule | null {
-  if (ctx.engineState !== 'running') return 'engine_stopped';
+  if (!ctx.haltExempt) {
+    if (ctx.lockdown) return 'lockdown';
+    if (ctx.engineState !== 'running') return 'engine_stopped';
+  }
   const instrument = findInstrument(ctx.universe, order.symbol);
   if (!instrument) return 'symbol_not_in_universe';
   const maxQty = Math.min(ctx.limits.maxOrderQuantity, MAX_ORDER_QUANTITY_CEILING);

@@ -29,6 +29,10 @@ export const apiKeys = pgTable(
     lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
     rolledAt: timestamp('rolled_at', { withTimezone: true }),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    /** Set while an emergency lockdown holds the key; cleared on lift, unlike a revocation. */
+    suspendedAt: timestamp('suspended_at', { withTimezone: true }),
+    /** The lockdown that suspended it: a lift restores only its own, not keys suspended otherwise. */
+    suspendedByLockdown: uuid('suspended_by_lockdown'),
   },
   (t) => [index('api_keys_user_idx').on(t.userId)],
 );

@@ -9,3 +9,4 @@ export * from './incidents.ts';
 export * from './security-alerts.ts';
 export * from './ip-blocks.ts';
 export * from './detection.ts';
+export * from './lockdowns.ts';
