@@ -104,8 +104,10 @@ function origins(raw: string | undefined): string[] {
 }
 
 // Normalised as blocks are (cidr.ts), so an entry covers a block however either is spelt.
+// Unset: loopback (the default); set but empty: nothing at all is allowlisted.
 function allowlist(raw: string | undefined): string[] {
-  if (!raw) return [];
+  if (raw === undefined) return [...defaultSecurityConfig.ipAllowlist];
+  if (raw.trim() === '') return [];
   return raw
     .split(',')
     .map((entry) => entry.trim())

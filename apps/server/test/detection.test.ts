@@ -19,10 +19,14 @@ function recorder() {
   const calls: Call[] = [];
   return {
     calls,
-    // Ending sessions is answered here: the accounts these tests sign in with stay signed in.
+    // The response is the incidents' and the blocklist's to test: here blocks, flags and ended
+    // sessions are answered without acting, so one rule's block never hides the next rule's count.
     record: (action: keyof SecurityResponse, input: unknown) => {
       calls.push({ action, input: input as Record<string, unknown> });
-      return action === 'endSessionsOf' ? 0 : undefined;
+      if (action === 'endSessionsOf') return 0;
+      if (action === 'blockIp') return { blocked: false };
+      if (action === 'markSuspicious' || action === 'lockdown') return null;
+      return undefined;
     },
     detections(rule: string, correlationKey?: string): Detection[] {
       return calls

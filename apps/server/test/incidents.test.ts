@@ -265,6 +265,16 @@ describe('automated response by severity', () => {
     const lowTimeline = (await admin.client.incidents.get.query({ id: low.incidentId! })).timeline;
     expect(lowTimeline.filter((t) => t.kind === 'action').map((t) => t.details.action)).toEqual(['record', 'record']);
   });
+
+  it('a trusted source (SECURITY_ALLOWLIST, loopback by default) opens its incident and alerts, but nothing is done to it', async () => {
+    const { incidentId } = await report(detection({ ip: '127.0.0.9', severity: 'CRITICAL', userId: traderId, correlationKey: 'ip:127.0.0.9' }));
+    expect(incidentId).not.toBeNull();
+    expect(actions.of(incidentId).map((c) => c.action)).toEqual(['raiseAlert']);
+    const { timeline } = await admin.client.incidents.get.query({ id: incidentId! });
+    expect(timeline.filter((t) => t.kind === 'action').map((t) => t.details.action)).toEqual(['record', 'record']);
+    // The trader it named is still signed in.
+    await trader.client.auth.me.query();
+  });
 });
 
 describe('procedures', () => {

@@ -59,8 +59,9 @@ async function expectBadRequest(promise: Promise<unknown>, reason?: string) {
 }
 
 describe('SECURITY_ALLOWLIST', () => {
-  it('is empty by default (loopback not implied), normalised, and a bad entry stops the start', () => {
-    expect(loadConfig({}).security.ipAllowlist).toEqual([]);
+  it('is loopback by default, empty when set empty, normalised, and a bad entry stops the start', () => {
+    expect(loadConfig({}).security.ipAllowlist).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(loadConfig({ SECURITY_ALLOWLIST: '' }).security.ipAllowlist).toEqual([]);
     expect(loadConfig({ SECURITY_ALLOWLIST: ' 10.1.2.3/8, ::ffff:192.0.2.1 ,2001:DB8::/32,' }).security.ipAllowlist).toEqual(['10.0.0.0/8', '192.0.2.1/32', '2001:db8::/32']);
     expect(() => loadConfig({ SECURITY_ALLOWLIST: '10.0.0.0/8,localhost' })).toThrow(/SECURITY_ALLOWLIST: "localhost"/);
   });
@@ -217,8 +218,9 @@ describe('blocks across two servers on one Postgres database', () => {
   beforeAll(async () => {
     const db = await createFreshDatabase(MULTI_PROCESS_POSTGRES_URL);
     drop = db.drop;
-    a = await startTestServer({ databaseUrl: db.url, trustProxy: true });
-    b = await startTestServer({ databaseUrl: db.url, trustProxy: true });
+    // Nothing allowlisted (not even loopback, the default): these servers block the test's own 127.0.0.1.
+    a = await startTestServer({ databaseUrl: db.url, trustProxy: true, security: { ipAllowlist: [] } });
+    b = await startTestServer({ databaseUrl: db.url, trustProxy: true, security: { ipAllowlist: [] } });
   }, 60_000);
   afterAll(async () => {
     await a?.close();

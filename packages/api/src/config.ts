@@ -34,5 +34,7 @@ export const defaultSecurityConfig: SecurityConfig = {
   ipThrottle: { maxFailures: 20, windowMs: 15 * MINUTE, blockMs: 15 * MINUTE },
   wsRevokeCloseDelayMs: 200,
   passwordHashConcurrency: defaultPasswordHashConcurrency(),
-  ipAllowlist: [],
+  // The machine itself is trusted: a developer's mistyped passwords or a local tool's burst must
+  // never block loopback for a day. Behind a proxy (TRUST_PROXY) clients have their own addresses.
+  ipAllowlist: ['127.0.0.0/8', '::1/128'],
 };

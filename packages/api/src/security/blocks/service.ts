@@ -28,6 +28,12 @@ export function requireCidr(input: string): Cidr {
   return cidr;
 }
 
+/** True when SECURITY_ALLOWLIST covers the address: a trusted source, never acted on automatically. */
+export function isAllowlisted(allowlist: readonly string[], ip: string): boolean {
+  const cidr = parseCidr(ip);
+  return cidr !== null && allowlistEntryFor(allowlist, cidr) !== null;
+}
+
 /** The SECURITY_ALLOWLIST entry the range shares addresses with, if any. */
 export function allowlistEntryFor(allowlist: readonly string[], cidr: Cidr): string | null {
   for (const entry of allowlist) {

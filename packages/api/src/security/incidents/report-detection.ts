@@ -4,6 +4,7 @@ import { auditedTransaction } from '../../audit/recorder.ts';
 import type { ApiDeps } from '../../deps.ts';
 import type { Detection, SecurityResponse } from '../response.ts';
 import { planResponse, type PlannedAction } from './response-plan.ts';
+import { isAllowlisted } from '../blocks/service.ts';
 import { appendTimeline, lockIncidents, OPEN_STATUSES, publishIncidentEvent, severityRank, type NewTimelineEntry } from './store.ts';
 
 export interface IncidentResponseOptions {
@@ -13,7 +14,7 @@ export interface IncidentResponseOptions {
   autoLockdown: boolean;
 }
 
-type Deps = Pick<ApiDeps, 'db' | 'bus' | 'clock' | 'audit' | 'logger' | 'securityResponse'>;
+type Deps = Pick<ApiDeps, 'db' | 'bus' | 'clock' | 'audit' | 'logger' | 'securityResponse' | 'config'>;
 
 const SYSTEM = { type: 'system' } as const;
 const ORIGIN = { ip: null, userAgent: null, requestId: null };
@@ -99,7 +100,7 @@ async function correlate(deps: Deps, opts: IncidentResponseOptions, d: Detection
         resource: { type: 'incident', id: created.id },
         details: { rule: d.rule, severity: d.severity, correlationKey: d.correlationKey, userId: d.userId, apiKeyId: d.apiKeyId, summary: d.summary },
       });
-      const plan = await claimActions(tx, opts, created.id, d, now);
+      const plan = await claimActions(tx, { ...opts, trusted: trustedSource(deps, d) }, created.id, d, now);
       return { result: { incident: created, opened: true, escalatedFrom: null, plan }, eventId: (await appendClaims(tx, created.id, now, d, plan)) ?? eventId };
     }
     const escalates = severityRank(d.severity) > severityRank(open.severity);
@@ -127,7 +128,7 @@ async function correlate(deps: Deps, opts: IncidentResponseOptions, d: Detection
       resource: { type: 'incident', id: open.id },
       details: { rule: d.rule, severity: d.severity, correlationKey: d.correlationKey, ...(escalates ? { from: open.severity, to: d.severity } : {}) },
     });
-    const plan = await claimActions(tx, opts, open.id, d, now);
+    const plan = await claimActions(tx, { ...opts, trusted: trustedSource(deps, d) }, open.id, d, now);
     return { result: { incident: updated as Incident, opened: false, escalatedFrom: escalates ? open.severity : null, plan }, eventId: (await appendClaims(tx, open.id, now, d, plan)) ?? eventId };
   });
   await publishIncidentEvent(deps.bus, eventId);
@@ -146,8 +147,16 @@ interface Outcome {
  * still in force for this incident (requested or done, and not failed since) is not asked again,
  * so parallel reports of one attack ask for one block, not one each.
  */
-async function claimActions(tx: Tx, opts: IncidentResponseOptions, incidentId: string, d: Detection, now: Date): Promise<{ step: PlannedAction; skip: boolean }[]> {
-  const plan = planResponse(d, { autoLockdown: opts.autoLockdown, now });
+const trustedSource = (deps: Pick<ApiDeps, 'config'>, d: Detection) => d.ip !== null && isAllowlisted(deps.config.ipAllowlist, d.ip);
+
+async function claimActions(
+  tx: Tx,
+  opts: IncidentResponseOptions & { trusted: boolean },
+  incidentId: string,
+  d: Detection,
+  now: Date,
+): Promise<{ step: PlannedAction; skip: boolean }[]> {
+  const plan = planResponse(d, { autoLockdown: opts.autoLockdown, now, trusted: opts.trusted });
   const earlier = await tx
     .select({ details: incidentTimeline.details })
     .from(incidentTimeline)

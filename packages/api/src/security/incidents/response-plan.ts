@@ -23,7 +23,10 @@ export type PlannedAction =
  * The automated response to one detection, by its severity. Each level includes the one below
  * it, so a CRITICAL also ends the sessions of an account under attack.
  */
-export function planResponse(detection: Detection, opts: { autoLockdown: boolean; now: Date }): PlannedAction[] {
+export function planResponse(detection: Detection, opts: { autoLockdown: boolean; now: Date; trusted?: boolean }): PlannedAction[] {
+  // A trusted source (SECURITY_ALLOWLIST) opens or joins its incident and raises its alerts, but
+  // nothing is done to it or for it automatically: a person reviews what a trusted network did.
+  if (opts.trusted) return [{ action: 'record', key: 'record' }];
   const { ip, userId } = detection;
   const at = (ms: number) => new Date(opts.now.getTime() + ms);
   const plan: PlannedAction[] = [];
