@@ -118,7 +118,8 @@ describe('security.blocks on one server', () => {
     expect(audits[0]).toMatchObject({ severity: 'HIGH', actorId: admin.id, ip: ADMIN_IP, resourceType: 'ip_block', resourceId: range.id });
     expect(audits[0]!.details).toMatchObject({ cidr: '198.18.5.0/24', reason: 'scanner range', expiresAt });
     const alerts = (await server.app.deps.db.select().from(securityAlerts)).filter((a) => a.type === 'ip.blocked');
-    expect(alerts.map((a) => a.ip).sort()).toEqual(['198.18.5.0/24', '198.19.0.7/32', '2001:db8:beef::1/128']);
+    // A single address is named as itself (as every other alert names one), a range by its CIDR.
+    expect(alerts.map((a) => a.ip).sort()).toEqual(['198.18.5.0/24', '198.19.0.7', '2001:db8:beef::1']);
     expect(alerts[0]).toMatchObject({ severity: 'HIGH', userId: admin.id });
   });
 

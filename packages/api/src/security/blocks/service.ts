@@ -109,6 +109,11 @@ function blockAudit(row: IpBlock, action: 'security.ip_blocked' | 'security.ip_u
   };
 }
 
+function singleAddress(cidr: string): string | null {
+  const parsed = parseCidr(cidr);
+  return parsed && parsed.prefix === parsed.bytes.length * 8 ? parsed.address : null;
+}
+
 // After the commit: the block holds whether or not the alert gets through.
 async function alertBlocked(deps: Deps, row: IpBlock): Promise<void> {
   const until = row.expiresAt ? `until ${row.expiresAt.toISOString()}` : 'permanently';
@@ -119,9 +124,10 @@ async function alertBlocked(deps: Deps, row: IpBlock): Promise<void> {
       title: `Blocked ${row.cidr}`,
       message: `${row.cidr} is blocked ${until} (${row.source}): ${row.reason}`,
       incidentId: row.incidentId,
-      ip: row.cidr,
+      // A single address as itself, as every other alert names one; a range as its CIDR.
+      ip: singleAddress(row.cidr) ?? row.cidr,
       userId: row.createdBy,
-      details: { blockId: row.id, source: row.source, expiresAt: row.expiresAt?.toISOString() ?? null },
+      details: { blockId: row.id, cidr: row.cidr, source: row.source, expiresAt: row.expiresAt?.toISOString() ?? null },
     });
   } catch (err) {
     deps.logger.warn({ err, cidr: row.cidr }, 'could not raise the ip.blocked alert');
