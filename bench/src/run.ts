@@ -11,6 +11,7 @@ import { spawnTs, stop, type LoadResult } from './processes.ts';
 import { auditedMutation, writerThroughput } from './scenarios/audit.ts';
 import { PRINTS_PER_SECOND, subscriptionFanout } from './scenarios/fanout.ts';
 import { argon2Bound, loginFlood, signInFloor } from './scenarios/login.ts';
+import { detectionOverhead, stuffingFlood } from './scenarios/detection.ts';
 import { BATCH_SIZE, baselineQueries, measure, securedQueries, websocketQuery } from './scenarios/queries.ts';
 import type { BenchServer, BenchServerOptions } from './server.ts';
 import { settingsFrom, type Database } from './settings.ts';
@@ -136,8 +137,38 @@ for (const database of ['pglite', 'postgres'] as const) {
         ratios.push({ name: `login / ${boundLabel}`, database, value: login.ratio, target: 0.8 });
         if (floorPerSecond) ratios.push({ name: 'login / sign-in floor', database, value: login.flood.rps / floorPerSecond, target: null });
         ratios.push({ name: 'p99 of /healthz during the login flood', database, value: login.health.p99, target: 50, bound: 'max', unit: 'ms' });
+
+        const stuffing = await stuffingFlood(settings, s);
+        rows.push({
+          scenario: 'auth.login, wrong passwords (credential stuffing)',
+          database,
+          note: `${num(stuffing.flood.rps)} req/s, all refused by design; ${stuffing.flood.errors} transport errors`,
+        });
+        rows.push({
+          scenario: '  trader query during the stuffing flood',
+          database,
+          note: `p50 ${stuffing.trader.p50.toFixed(1)} ms, p99 ${stuffing.trader.p99.toFixed(1)} ms over ${stuffing.trader.samples} probes (${stuffing.trader.errors} errors)`,
+        });
+        if (stuffing.flood.errors > 0 || stuffing.flood.total === 0) failures.push(`stuffing flood (${database}): ${stuffing.flood.errors} errors of ${stuffing.flood.total}`);
+        if (stuffing.trader.errors > 0 || stuffing.trader.samples === 0) failures.push(`trader probe during stuffing (${database}): ${stuffing.trader.errors} errors`);
+        ratios.push({ name: 'p99 of a trader query during credential stuffing', database, value: stuffing.trader.p99, target: 50, bound: 'max', unit: 'ms' });
       } finally {
         await stop(server.child);
+      }
+    }),
+  );
+  await scenario(`detection on / off (${database})`, () =>
+    onDatabase(database, async (url) => {
+      const on = spawnTs<BenchServer>('./server.ts', { databaseUrl: url, audit: 'on', detection: 'on' } satisfies BenchServerOptions);
+      const off = spawnTs<BenchServer>('./server.ts', { databaseUrl: url, audit: 'on', detection: 'off' } satisfies BenchServerOptions);
+      try {
+        const result = await detectionOverhead(settings, await on.ready, await off.ready);
+        row('authenticated query, detection off', database, result.off);
+        row('authenticated query, detection on', database, result.on);
+        ratios.push({ name: 'authenticated query: detection on / off (median)', database, value: result.ratio, target: 0.95 });
+        details.push({ scenario: 'detection on / off', database, runs: result.runs });
+      } finally {
+        await Promise.all([stop(on.child), stop(off.child)]);
       }
     }),
   );

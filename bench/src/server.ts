@@ -19,6 +19,8 @@ export interface BenchServerOptions {
   audit: 'on' | 'off';
   /** MARKET_PRINTS_PER_SECOND for the fan-out scenario (the product's default otherwise). */
   printsPerSecond?: number;
+  /** DETECTION_ENABLED (on unless 'off'): the detection scenario runs one of each side by side. */
+  detection?: 'on' | 'off';
 }
 
 export interface BenchServer {
@@ -50,6 +52,15 @@ const config = {
   market: { ...base.market, printsPerSecond: opts.printsPerSecond ?? base.market.printsPerSecond },
   // Every load generator connects from 127.0.0.1 (500 fan-out clients among them).
   http: { ...base.http, maxConnectionsPerIp: 0 },
+  // The credential-stuffing flood must stay a flood of password checks: no lock-out or IP throttle
+  // turns it into cheap refusals. Detection still counts every failure (loopback is trusted, so
+  // nothing blocks the load generator).
+  security: {
+    ...base.security,
+    accountLockout: { ...base.security.accountLockout, maxFailures: 100_000_000 },
+    ipThrottle: { ...base.security.ipThrottle, maxFailures: 100_000_000 },
+  },
+  detection: { ...base.detection, enabled: opts.detection !== 'off' },
 };
 // The unaudited baseline is the same process with the recorder switched off: the audited and
 // unaudited runs then share one warmed-up server and database, so only the audit log differs.

@@ -39,6 +39,11 @@ export async function argon2Bound(settings: BenchSettings) {
  * server: how responsive its event loop stays.
  */
 function healthProbe(url: string) {
+  return latencyProbe(`${url}/healthz`);
+}
+
+/** Latency of one GET (a 200 counts, anything else is an error), asked every 10 ms until stopped. */
+export function latencyProbe(url: string, headers: Record<string, string> = {}) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const latencies: number[] = [];
   let errors = 0;
@@ -48,7 +53,7 @@ function healthProbe(url: string) {
       const started = performance.now();
       await new Promise<void>((resolve) => {
         http
-          .get(`${url}/healthz`, { agent }, (res) => {
+          .get(url, { agent, headers }, (res) => {
             res.resume();
             res.once('end', () => {
               if (res.statusCode === 200) latencies.push(performance.now() - started);
