@@ -36,6 +36,8 @@ export function BlocklistSection() {
   const [showHistory, setShowHistory] = useState(false);
   const list = trpc.security.blocks.list.useQuery(showHistory ? { status: 'all' } : { status: 'active' });
   const refresh = () => void utils.security.blocks.list.invalidate();
+  // Every block, a rule's on any process included, raises an ip.blocked alert: the list follows them.
+  trpc.alerts.onAlert.useSubscription({ kind: 'security' }, { onData: (e) => e.data.security?.type === 'ip.blocked' && refresh() });
   const add = trpc.security.blocks.add.useMutation({ onSuccess: refresh });
   const remove = trpc.security.blocks.remove.useMutation({ onSuccess: refresh });
   const form = useForm<FormValues>({ resolver: zodResolver(formSchema), defaultValues: { ip: '', reason: '', expiresAt: '' } });
