@@ -13,6 +13,7 @@ import { errorData, httpClient, rejectionOf, type ApiClient } from './support/cl
 import { auditRows, rawCall } from './support/probe.ts';
 import { loginFrom, statuses } from './support/rate-limits.ts';
 import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer } from './support/server.ts';
+import { startCluster, type ClusterNode } from './support/cluster.ts';
 import { openSocket, waitFor } from './support/session-helpers.ts';
 import { seedUser } from './support/users.ts';
 import { loadConfig } from '../src/index.ts';
@@ -297,3 +298,45 @@ describe('suspicious flags', () => {
     expect(server.app.ipGate.limitFactor(FLAGGED)).toBe(1);
   });
 });
+
+describe('two server processes (support/cluster.ts)', () => {
+  it('a block added through A is refused by B, on HTTP and the WS upgrade, within a second; removal lets it back', { timeout: 180_000 }, async () => {
+    const cluster = await startCluster(2, { TRUST_PROXY: '1' });
+    try {
+      const [a, b] = cluster.nodes as [ClusterNode, ClusterNode];
+      const admin = httpClient(a, { token: (await httpClient(a, { headers: { 'x-forwarded-for': ADMIN_IP } }).auth.login.mutate(cluster.admin)).accessToken, headers: { 'x-forwarded-for': ADMIN_IP } });
+      const ATTACKER = '198.51.100.201';
+      expect((await getFrom(b, '/trpc/auth.me', ATTACKER)).status).toBe(401);
+
+      await admin.security.blocks.add.mutate({ ip: ATTACKER, reason: 'seen probing' });
+      const since = Date.now();
+      await expect.poll(async () => (await getFrom(b, '/trpc/auth.me', ATTACKER)).status, { timeout: 1_000, interval: 20 }).toBe(403);
+      expect(Date.now() - since).toBeLessThan(1_000);
+      expect(await upgradeFrom(b, ATTACKER)).toBe(403);
+      expect((await getFrom(b, '/trpc/auth.me', '198.51.100.202')).status).toBe(401);
+
+      await admin.security.blocks.remove.mutate({ ip: ATTACKER });
+      await expect.poll(async () => (await getFrom(b, '/trpc/auth.me', ATTACKER)).status, { timeout: 1_000, interval: 20 }).toBe(401);
+      expect(await upgradeFrom(b, ATTACKER)).toBe(101);
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
+
+function upgradeFrom(server: { wsUrl: string }, ip: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(server.wsUrl, { headers: { 'x-forwarded-for': ip } });
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    ws.once('error', (err) => {
+      if (!/Unexpected server response|socket hang up/.test(err.message)) reject(err);
+    });
+  });
+}

@@ -175,4 +175,40 @@ describe('security alerts', () => {
       hook.close();
     }
   });
+
+  it('a receiver that hangs never holds up a request: the alert is stored at once, retried past the timeout, delivered once it answers', async () => {
+    let answering = false;
+    const hits: string[] = [];
+    const hung: http.ServerResponse[] = [];
+    const hook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        if (!answering) return void hung.push(res); // never answers: the worker's timeout ends it
+        hits.push((JSON.parse(body) as { alert: { title: string } }).alert.title);
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+    await using slow = await startTestServer({ securityWebhook: { url, secret: 'slow', backoffBaseMs: 50, backoffMaxMs: 200, pollMs: 100, timeoutMs: 300 } });
+    try {
+      const admin = await signIn(slow, await seedUser(slow, 'admin'));
+      await slow.app.deps.securityResponse.raiseAlert(alert(31));
+      // Stored and listed straight away, whatever the receiver does.
+      expect((await admin.client.alerts.list.query({ kind: 'security' })).map((a) => a.security?.title)).toEqual(['Alert 31']);
+      await expect.poll(() => hung.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
+      // Requests go on being answered while deliveries hang and time out.
+      for (let i = 0; i < 5; i++) await admin.client.alerts.list.query({ kind: 'security' });
+      expect(hits).toEqual([]);
+      answering = true;
+      await expect.poll(() => hits.length, { timeout: 10_000 }).toBe(1);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(hits).toEqual(['Alert 31']);
+    } finally {
+      for (const res of hung) res.destroy();
+      hook.closeAllConnections();
+      hook.close();
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import { asc, eq, gt, sql } from 'drizzle-orm';
 import { lockdownEvents, lockdowns, type EventBus, type Queryable } from '@tapevision/db';
 import type { ApiDeps } from '../../deps.ts';
-import { isIdNotice } from '../../services/bus-stream.ts';
+import { idCursorStream } from '../../services/bus-stream.ts';
 import type { LockdownStatusEvent } from './schemas.ts';
 import { statusOf, toLockdownView } from './service.ts';
 
@@ -48,39 +48,5 @@ export async function* lockdownStatusStream(
   input: { lastEventId?: string | null | undefined },
   signal: AbortSignal | undefined,
 ): AsyncGenerator<LockdownStatusEvent> {
-  let wake: (() => void) | null = null;
-  let pending = false;
-  const poke = () => {
-    pending = true;
-    wake?.();
-  };
-  const unsubscribe = await deps.bus.subscribe(LOCKDOWN_EVENTS_CHANNEL, (payload) => {
-    if (isIdNotice(payload)) poke();
-  });
-  signal?.addEventListener('abort', poke, { once: true });
-  const timer = setInterval(poke, POLL_MS);
-  timer.unref();
-  try {
-    let cursor = input.lastEventId ? BigInt(input.lastEventId) : await newestId(deps.db);
-    pending = Boolean(input.lastEventId);
-    while (!signal?.aborted) {
-      if (!pending) await new Promise<void>((resolve) => (wake = resolve));
-      wake = null;
-      pending = false;
-      if (signal?.aborted) return;
-      for (;;) {
-        const events = await eventsAfter(deps.db, cursor);
-        for (const event of events) {
-          if (signal?.aborted) return;
-          cursor = BigInt(event.id);
-          yield event;
-        }
-        if (events.length < PAGE) break;
-      }
-    }
-  } finally {
-    clearInterval(timer);
-    signal?.removeEventListener('abort', poke);
-    unsubscribe();
-  }
+  yield* idCursorStream(deps.bus, { channel: LOCKDOWN_EVENTS_CHANNEL, eventsAfter: (after) => eventsAfter(deps.db, after), page: PAGE, newestId: () => newestId(deps.db), pollMs: POLL_MS }, input, signal);
 }
