@@ -36,12 +36,15 @@ function rawHttp(port: number, request: string): Promise<string> {
 }
 
 /** One request with a method fetch refuses to send (TRACE, TRACK) or a body sent in chunks. */
-function rawRequest(port: number, opts: { method: string; path: string; headers?: Record<string, string>; chunks?: Buffer[] }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function rawRequest(
+  port: number,
+  opts: { method: string; path: string; headers?: Record<string, string>; chunks?: Buffer[]; agent?: http.Agent },
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; reusedSocket: boolean }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: opts.method, path: opts.path, headers: opts.headers }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method: opts.method, path: opts.path, headers: opts.headers, agent: opts.agent }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, reusedSocket: req.reusedSocket }));
       res.on('error', reject);
     });
     // The answer may come while the body is still being written; a write error after it is not the test's.
@@ -96,12 +99,23 @@ describe('hardening', () => {
     const port = Number(new URL(server.url).port);
     const big = Buffer.from(JSON.stringify({ email: 'a@desk.example', password: 'x'.repeat(4 * 1024 * 1024) }));
     const chunks = Array.from({ length: Math.ceil(big.length / 16_384) }, (_, i) => big.subarray(i * 16_384, (i + 1) * 16_384));
-    for (const path of ['/trpc/auth.login', '/trpc/auth.login,auth.login?batch=1', '/trpc/users.create']) {
-      const res = await rawRequest(port, { method: 'POST', path, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, chunks });
-      expect(res.status, path).toBe(413);
-      expect(JSON.parse(res.body), path).toMatchObject({ error: { data: { code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 } } });
+    // One keep-alive connection for everything: each request after the first must be sent on the
+    // socket the 413 before it came back on (a closed one would make the agent open another).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const paths = ['/trpc/auth.login', '/trpc/auth.login,auth.login?batch=1', '/trpc/users.create'];
+      for (const [i, path] of paths.entries()) {
+        const res = await rawRequest(port, { method: 'POST', path, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, chunks, agent });
+        expect(res.status, path).toBe(413);
+        expect(JSON.parse(res.body), path).toMatchObject({ error: { data: { code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 } } });
+        expect(res.headers.connection, path).not.toBe('close');
+        expect(res.reusedSocket, path).toBe(i > 0);
+      }
+      const next = await rawRequest(port, { method: 'GET', path: '/healthz', agent });
+      expect(next).toMatchObject({ status: 200, reusedSocket: true });
+    } finally {
+      agent.destroy();
     }
-    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 
   it('answers a request target that URL parsing rejects with 400, and keeps serving', async () => {
