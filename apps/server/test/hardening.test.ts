@@ -95,7 +95,7 @@ describe('hardening', () => {
     expect((await ok.json()) as unknown[]).toHaveLength(50);
   });
 
-  it('answers a chunked body over MAX_BODY_BYTES with 413, single or batched, and keeps the connection usable', async () => {
+  it('answers a chunked body over MAX_BODY_BYTES with 413, single or batched, and the same connection answers the next request', async () => {
     const port = Number(new URL(server.url).port);
     const big = Buffer.from(JSON.stringify({ email: 'a@desk.example', password: 'x'.repeat(4 * 1024 * 1024) }));
     const chunks = Array.from({ length: Math.ceil(big.length / 16_384) }, (_, i) => big.subarray(i * 16_384, (i + 1) * 16_384));
@@ -111,6 +111,9 @@ describe('hardening', () => {
         expect(res.headers.connection, path).not.toBe('close');
         expect(res.reusedSocket, path).toBe(i > 0);
       }
+      // Announced rather than chunked: the same 413 on the same connection.
+      const announced = await rawRequest(port, { method: 'POST', path: '/trpc/auth.login', headers: { 'content-type': 'application/json', 'content-length': String(big.length) }, chunks, agent });
+      expect(announced).toMatchObject({ status: 413, reusedSocket: true });
       const next = await rawRequest(port, { method: 'GET', path: '/healthz', agent });
       expect(next).toMatchObject({ status: 200, reusedSocket: true });
     } finally {
