@@ -6,7 +6,7 @@
  * in DATA_DIR/audit-checkpoints pin every chain's head outside the database.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
@@ -231,6 +231,28 @@ describe('a forger with write access to the database, without the key', () => {
 });
 
 describe('checkpoints', () => {
+  it('are written every AUDIT_CHECKPOINT_MINUTES on their own, each with the heads that moved, chained to the line before', async () => {
+    // 0.005 minutes: the real timer, every 300 ms, instead of every 5 minutes. Nothing here calls writeNow.
+    const { server, checkpoints } = await ownDesk({ audit: { checkpointMinutes: 0.005 } });
+    type Line = { chains: { chainId: string; seq: number }[]; prev: string; mac: string };
+    const lines = (): Line[] =>
+      // Complete lines only: the timer may be appending one while this reads.
+      existsSync(checkpoints) ? readFileSync(checkpoints, 'utf8').split('\n').slice(0, -1).map((l) => JSON.parse(l) as Line) : [];
+    const covers = (chainId: string, seq: number) => lines().some((c) => c.chains.some((h) => h.chainId === chainId && h.seq >= seq));
+
+    // The process's first line comes from the timer, not from a shutdown.
+    await expect.poll(() => lines().length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    for (const marker of ['timed-a', 'timed-b']) {
+      const last = (await record(server, marker, 2)).at(-1)!;
+      await expect.poll(() => covers(last.chainId, last.seq), { timeout: 10_000 }).toBe(true);
+    }
+    const written = lines();
+    expect(written.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < written.length; i++) expect(written[i]!.prev).toBe(written[i - 1]!.mac);
+    expect(server.logs.filter((l) => l.includes('"msg":"audit checkpoint"')).length).toBeGreaterThanOrEqual(written.length);
+    expect(await verifyAuditLog(server.app.deps)).toMatchObject({ ok: true, breaks: [] });
+  });
+
   it('are written at shutdown and on demand, chained, MACed, logged; an altered or removed line is named', async () => {
     const { server, checkpoints } = await ownDesk();
     await record(server, 'cp', 3);

@@ -8,11 +8,13 @@
  * The file starts a private Postgres in both test passes (it never stops the shared one and does
  * not use TEST_DATABASE_URL), so it runs, unchanged, on every pass.
  */
+import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import postgres from 'postgres';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createFreshDatabase, startTestServer, type TestServer, type TestServerOptions } from './support/server.ts';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { createFreshDatabase, MULTI_PROCESS_POSTGRES_URL, startTestServer, type TestServer, type TestServerOptions } from './support/server.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.ts';
 import { seedUser, signIn } from './support/users.ts';
 
@@ -255,5 +257,100 @@ describe('a real Postgres outage under load', { timeout: 120_000 }, () => {
     // And a refused creation left no audit row claiming it happened.
     expect(refusedCreates.filter((c) => audited.has(`${c.requestId} apikey.created`)).map((c) => c.requestId)).toEqual([]);
     expect(server.logs.join('')).toContain('database unreachable');
+  });
+});
+
+/**
+ * README (Database outages): "an HTTP request whose client hung up sends no further statement and
+ * commits no transaction". The database is up here but slow for one call: the test's own
+ * transaction holds a lock the call's INSERT waits for, the client gives up, then the lock goes.
+ * Runs on the shared Postgres in both passes (the embedded database has no such guard).
+ */
+describe('a client that hangs up before its answer', () => {
+  it('gets nothing carried out: a key creation held up by a lock and abandoned commits neither the key nor its audit row', { timeout: 60_000 }, async () => {
+    const fresh = await createFreshDatabase(MULTI_PROCESS_POSTGRES_URL);
+    cleanups.push(() => fresh.drop());
+    const server = await startTestServer({ databaseUrl: fresh.url });
+    cleanups.push(() => server.close());
+    const sql = postgres(fresh.url, { max: 2, onnotice: () => {} });
+    cleanups.push(() => sql.end({ timeout: 1 }));
+    const { token } = await signIn(server, await seedUser(server, 'trader'));
+    const name = `hung-up-${randomUUID()}`;
+
+    // SHARE conflicts with the ROW EXCLUSIVE an INSERT into api_keys takes: the call waits here
+    // (well inside the 5 s lock_timeout) until the test lets go.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = sql.begin(async (tx) => {
+      await tx`lock table api_keys in share mode`;
+      locked();
+      await released;
+    });
+    await isLocked;
+
+    // Sees the server's own response close; app.ts's listener registered its close handler first.
+    const serverSawHangUp = new Promise<void>((resolve) => {
+      const watch = (req: IncomingMessage, res: ServerResponse) => {
+        if (req.headers['x-request-id'] !== name) return;
+        server.app.server.off('request', watch);
+        res.once('close', () => resolve());
+      };
+      server.app.server.on('request', watch);
+    });
+    const controller = new AbortController();
+    const outcome = fetch(`${server.trpcUrl}/apiKeys.create`, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-request-id': name },
+      body: JSON.stringify({ name, permissions: ['trading.view'] }),
+    }).then(
+      (res) => `answered ${res.status}`,
+      (err: Error) => err.name,
+    );
+
+    const waiter = await vi.waitFor(
+      async () => {
+        const [row] = await sql<{ pid: number }[]>`
+          select pid from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and query ilike 'insert into "api_keys"%'`;
+        if (!row) throw new Error('the INSERT is not waiting on the lock yet');
+        return row.pid;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
+    controller.abort();
+    expect(await outcome).toBe('AbortError');
+    await serverSawHangUp;
+    release();
+    await holder;
+
+    // The INSERT gets its lock and runs; what follows it must not, and the transaction rolls back.
+    await vi.waitFor(
+      async () => {
+        const [row] = await sql<{ state: string }[]>`select state from pg_stat_activity where pid = ${waiter}`;
+        expect(row?.state ?? 'gone').toMatch(/^(idle|gone)$/);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
+    await server.app.deps.audit.flush();
+    const counts = async () => {
+      const [keys] = await sql<{ n: number }[]>`select count(*)::int as n from api_keys where name = ${name}`;
+      const [logged] = await sql<{ n: number }[]>`
+        select (select count(*) from audit_logs where action = 'apikey.created' and details->>'name' = ${name})
+             + (select count(*) from audit_outbox where action = 'apikey.created' and details->>'name' = ${name}) as n`;
+      return { keys: keys!.n, audit: Number(logged!.n) };
+    };
+    expect(await counts()).toEqual({ keys: 0, audit: 0 });
+
+    // The same call from a client that waits is carried out, and these counts see it.
+    const made = await fetch(`${server.trpcUrl}/apiKeys.create`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name, permissions: ['trading.view'] }),
+    });
+    expect(made.status).toBe(200);
+    await vi.waitFor(async () => expect(await counts()).toEqual({ keys: 1, audit: 1 }), { timeout: 5_000 });
   });
 });

@@ -36,12 +36,17 @@ function rawHttp(port: number, request: string): Promise<string> {
 }
 
 /** One request with a method fetch refuses to send (TRACE, TRACK) or a body sent in chunks. */
-function rawRequest(port: number, opts: { method: string; path: string; headers?: Record<string, string>; chunks?: Buffer[] }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function rawRequest(
+  port: number,
+  opts: { method: string; path: string; headers?: Record<string, string>; chunks?: Buffer[]; agent?: http.Agent },
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; socket: net.Socket }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: opts.method, path: opts.path, headers: opts.headers }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method: opts.method, path: opts.path, headers: opts.headers, agent: opts.agent }, (res) => {
+      // The client's end of the connection, taken before a keep-alive agent detaches it.
+      const socket = res.socket;
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, socket }));
       res.on('error', reject);
     });
     // The answer may come while the body is still being written; a write error after it is not the test's.
@@ -92,16 +97,34 @@ describe('hardening', () => {
     expect((await ok.json()) as unknown[]).toHaveLength(50);
   });
 
-  it('answers a chunked body over MAX_BODY_BYTES with 413, single or batched, and keeps the connection usable', async () => {
+  it('answers a chunked body over MAX_BODY_BYTES with 413, single or batched, and the same connection answers the next request', async () => {
     const port = Number(new URL(server.url).port);
     const big = Buffer.from(JSON.stringify({ email: 'a@desk.example', password: 'x'.repeat(4 * 1024 * 1024) }));
     const chunks = Array.from({ length: Math.ceil(big.length / 16_384) }, (_, i) => big.subarray(i * 16_384, (i + 1) * 16_384));
-    for (const path of ['/trpc/auth.login', '/trpc/auth.login,auth.login?batch=1', '/trpc/users.create']) {
-      const res = await rawRequest(port, { method: 'POST', path, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, chunks });
-      expect(res.status, path).toBe(413);
-      expect(JSON.parse(res.body), path).toMatchObject({ error: { data: { code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 } } });
+    // One keep-alive connection for everything: each request after the first must be sent on the
+    // connection the 413 before it came back on (a closed one would make the agent open another).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<net.Socket>();
+    try {
+      const paths = ['/trpc/auth.login', '/trpc/auth.login,auth.login?batch=1', '/trpc/users.create'];
+      for (const path of paths) {
+        const res = await rawRequest(port, { method: 'POST', path, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, chunks, agent });
+        expect(res.status, path).toBe(413);
+        expect(JSON.parse(res.body), path).toMatchObject({ error: { data: { code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 } } });
+        expect(res.headers.connection, path).not.toBe('close');
+        sockets.add(res.socket);
+      }
+      // Announced rather than chunked: the same 413 on the same connection.
+      const announced = await rawRequest(port, { method: 'POST', path: '/trpc/auth.login', headers: { 'content-type': 'application/json', 'content-length': String(big.length) }, chunks, agent });
+      expect(announced.status).toBe(413);
+      const next = await rawRequest(port, { method: 'GET', path: '/healthz', agent });
+      expect(next.status).toBe(200);
+      sockets.add(announced.socket).add(next.socket);
+      // One client socket answered all five: none was closed after its 413.
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
     }
-    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 
   it('answers a request target that URL parsing rejects with 400, and keeps serving', async () => {

@@ -5,7 +5,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { permissionsFor } from '@tapevision/api';
-import { CookieJar, httpClient, rejectionOf } from './support/clients.ts';
+import { keyClient, keyWsClient, apiKeyRow } from './support/api-keys.ts';
+import { CookieJar, httpClient, rejectionOf, type WsTestClient } from './support/clients.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 import {
   auditRowsFor,
@@ -218,5 +219,63 @@ describe('admin users.update', () => {
     const s = await liveSession(user);
     await admin.client.users.update.mutate({ id: user.id, role: 'viewer', status: 'active' });
     await expectAlive(s);
+  });
+});
+
+// README (Sign-in and sessions): a password change or an admin's reset ends sessions but leaves the
+// user's API keys working, over HTTP and on sockets opened with them; users.revokeAccess ends those.
+describe('a password change or reset and API keys', () => {
+  const keySockets: WsTestClient[] = [];
+  let keys = 0;
+  afterEach(async () => {
+    await Promise.all(keySockets.splice(0).map((ws) => ws.close()));
+  });
+
+  /** A key made by a live session of `user`, and a socket opened with it that has answered once. */
+  async function keyOf(s: Awaited<ReturnType<typeof liveSession>>) {
+    const { key, apiKey } = await s.client.apiKeys.create.mutate({ name: `svc-${++keys}`, permissions: ['apikeys.manage'] });
+    const ws = keyWsClient(server, key);
+    keySockets.push(ws);
+    await expect(ws.trpc.apiKeys.list.query()).resolves.toEqual(expect.arrayContaining([expect.objectContaining({ id: apiKey.id })]));
+    return { key, id: apiKey.id, ws };
+  }
+
+  async function expectKeyWorks(k: Awaited<ReturnType<typeof keyOf>>) {
+    await expect(keyClient(server, k.key).apiKeys.list.query()).resolves.toEqual(expect.arrayContaining([expect.objectContaining({ id: k.id, status: 'active' })]));
+    await expect(k.ws.trpc.apiKeys.list.query()).resolves.toEqual(expect.arrayContaining([expect.objectContaining({ id: k.id })]));
+    expect(k.ws.closes).toEqual([]);
+  }
+
+  it('auth.changePassword ends the other sessions; a key made before still works, over HTTP and its open socket', async () => {
+    const user = await seedUser(server, 'trader');
+    const current = await liveSession(user);
+    const other = await liveSession(user);
+    const k = await keyOf(current);
+
+    await expect(current.client.auth.changePassword.mutate({ currentPassword: user.password, newPassword: strongPassword() })).resolves.toEqual({
+      ok: true,
+      revokedSessions: 1,
+    });
+    const since = Date.now();
+
+    await expectDead(other, since, 'password_changed');
+    await expectKeyWorks(k);
+    // The key outlived the change on purpose; ending it is users.revokeAccess's job (or apiKeys.revoke).
+    expect((await apiKeyRow(server, k.id)).revokedAt).toBeNull();
+  });
+
+  it('users.resetPassword ends every session of the user; a key made before still works, over HTTP and its open socket', async () => {
+    const admin = await seedUser(server, 'admin');
+    const adminSession = await liveSession(admin);
+    const user = await seedUser(server, 'trader');
+    const sessions = [await liveSession(user), await liveSession(user)];
+    const k = await keyOf(sessions[0]!);
+
+    await adminSession.client.users.resetPassword.mutate({ id: user.id });
+    const since = Date.now();
+
+    for (const s of sessions) await expectDead(s, since, 'password_reset');
+    await expectKeyWorks(k);
+    expect((await apiKeyRow(server, k.id)).revokedAt).toBeNull();
   });
 });
