@@ -248,7 +248,8 @@ export function createAuditWriter(opts: AuditWriterOptions): AuditWriter {
       });
     },
     async flush() {
-      while (hasWork() && !closed) {
+      // A drain under way may hold rows it took from the spool (no longer "work" by hasWork): wait for it too.
+      while ((hasWork() || running) && !closed) {
         if (timer) {
           clearTimeout(timer);
           timer = null;
