@@ -18,10 +18,12 @@ import { strongPassword } from './support/users.ts';
 const PG = process.env.TEST_DATABASE_URL;
 const ADMIN = { email: 'crash-admin@desk.example', password: 'harbor-lantern-quantum-orchid-3' };
 const FLUSH_MS = 250;
-// What README promises for batched events: a crash loses at most those of the last
-// AUDIT_FLUSH_MS before it, plus an insert in flight; on this shared 2-core machine the bound
-// allows for a slow insert.
-const LOSS_WINDOW_MS = FLUSH_MS + 1_500;
+// What README promises for batched events, as the writer works: a row waits at most AUDIT_FLUSH_MS
+// for its INSERT to start, or for the INSERT already in flight to end, and then for its own INSERT.
+// The INSERTs have no bound but the statement timeout; on this shared 2-core machine under the
+// test's load, 750 ms each covers them (they take milliseconds when it is idle).
+const INSERT_MS = 750;
+const LOSS_WINDOW_MS = Math.max(FLUSH_MS, INSERT_MS) + INSERT_MS;
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -177,15 +179,21 @@ describe('a crash mid-load', () => {
     // Every answer received has its row, and a failed sign-in answered well before the kill too.
     const byRequest = new Map(db.audit.map((r) => [`${r.requestId}:${r.action}`, r]));
     const missing: string[] = [];
-    let lostRecently = 0;
+    const lost: { requestId: string; at: number }[] = [];
     for (const [requestId, { action, at }] of answered) {
       if (byRequest.has(`${requestId}:${action}`)) continue;
-      if (action === 'auth.login_failed' && killedAt - at < LOSS_WINDOW_MS) lostRecently += 1;
+      if (action === 'auth.login_failed' && killedAt - at < LOSS_WINDOW_MS) lost.push({ requestId, at });
       else missing.push(`${requestId} ${action} answered ${killedAt - at} ms before the kill`);
     }
     expect(missing).toEqual([]);
-    // Those lost, if any, are only the batched ones answered inside the stated window.
-    expect(lostRecently).toBeLessThanOrEqual(count('auth.login_failed'));
+    // Those lost, if any, are the newest rows of the killed writer's chain, none from before a row
+    // it did write: each was recorded (so answered) no earlier than the newest row in its chain.
+    const failedSignIns = db.audit.filter((r) => r.action === 'auth.login_failed' && r.requestId?.startsWith('crash-'));
+    const writerChain = failedSignIns[0]?.chainId;
+    expect(writerChain, 'no failed sign-in of the killed process was written').toBeDefined();
+    const head = db.audit.filter((r) => r.chainId === writerChain).reduce((a, b) => (b.seq > a.seq ? b : a));
+    const lostBeforeHead = lost.filter((l) => l.at < head.at.getTime()).map((l) => `${l.requestId} answered ${head.at.getTime() - l.at} ms before row ${head.seq} of its chain was recorded`);
+    expect(lostBeforeHead).toEqual([]);
 
     const verify = await runServerCli({ file: 'audit-verify.ts', script: 'audit:verify' }, where.env);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);

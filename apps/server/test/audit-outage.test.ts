@@ -186,7 +186,7 @@ describe('audit log under a database outage', { timeout: 90_000 }, () => {
     const outageFrom = Date.now();
     await holdFor(2_000, 20_000, () => load.answeredSince(outageFrom) > 20 && spoolFiles(dataDir).length > 0);
     load.markOutage(outageFrom, Date.now());
-    // While the database refuses, rows wait in memory and, past the bound, in the spool file.
+    // While the database refuses, rows wait in the spool file (from its first refusal on).
     expect(spoolFiles(dataDir).length).toBeGreaterThan(0);
     await server.app.deps.db.execute(ACCEPT_AUDIT);
     await new Promise((r) => setTimeout(r, 1_000));

@@ -33,9 +33,10 @@ export interface AuditEvent {
 export interface AuditRecorder {
   /**
    * Files an event that changed nothing (a failed sign-in, a denial, a read). LOW and MEDIUM
-   * events are queued and the promise resolves at once (a crash loses what is queued, up to
-   * AUDIT_FLUSH_MS of them); HIGH and CRITICAL ones resolve only once written (to the database,
-   * or durably to the spool).
+   * events are queued and the promise resolves at once (a crash loses those not yet written: up
+   * to AUDIT_FLUSH_MS of them plus the INSERTs under way; while the database refuses rows, they are
+   * in the spool file before it resolves); HIGH and CRITICAL ones resolve only once written (to the
+   * database, or durably to the spool).
    */
   record(event: AuditEvent): Promise<void>;
   /**

@@ -149,8 +149,10 @@ export function createAuditWriter(opts: AuditWriterOptions): AuditWriter {
     } catch (err) {
       failures += 1;
       if (failures === 1 || failures % 20 === 0) logger.error({ err, failures, queued: queue.length }, 'audit write failed; rows kept and retried');
-      const waiting = queue.some((p) => p.resolve);
-      if (waiting || queue.length > maxQueue) spill(waiting);
+      // Rows the database refused go to the spool now, not after AUDIT_MAX_QUEUE more: a process
+      // killed during an outage must not take confirmed rows with it (written is enough for a kill;
+      // fsync only for rows whose request waits on durability).
+      spill(queue.some((p) => p.resolve));
     }
   }
 
@@ -215,11 +217,12 @@ export function createAuditWriter(opts: AuditWriterOptions): AuditWriter {
         return Promise.resolve();
       }
       // While the database is failing, new rows wait for the backoff timer instead of each
-      // starting a retry of its own.
+      // starting a retry of its own, and they wait on disk: a retry that is under way (it took the
+      // spool's files) must not leave the rows recorded meanwhile only in memory.
       const healthy = failures === 0;
       if (!durable) {
         queue.push({ row });
-        if (queue.length > maxQueue) spill(false);
+        if (!healthy || queue.length > maxQueue) spill(false);
         if (queue.length >= batchSize && healthy) void kick();
         else schedule(flushIntervalMs);
         return Promise.resolve();
@@ -245,7 +248,8 @@ export function createAuditWriter(opts: AuditWriterOptions): AuditWriter {
       });
     },
     async flush() {
-      while (hasWork() && !closed) {
+      // A drain under way may hold rows it took from the spool (no longer "work" by hasWork): wait for it too.
+      while ((hasWork() || running) && !closed) {
         if (timer) {
           clearTimeout(timer);
           timer = null;
