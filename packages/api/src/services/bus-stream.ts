@@ -1,5 +1,7 @@
 import { EventEmitter, on } from 'node:events';
-import type { EventBus } from '@tapevision/db';
+import { sql } from 'drizzle-orm';
+import type { AnyPgColumn, PgTable } from 'drizzle-orm/pg-core';
+import type { EventBus, Queryable } from '@tapevision/db';
 
 /**
  * Turns a bus channel into an async iterable bound to a request's signal. The listener is
@@ -90,4 +92,10 @@ export async function* idCursorStream<E extends { id: string }>(
     signal?.removeEventListener('abort', poke);
     unsubscribe();
   }
+}
+
+/** The highest id in an events table now (0 when empty): where a live stream without lastEventId starts. */
+export async function newestIdOf(db: Queryable, table: PgTable, id: AnyPgColumn): Promise<bigint> {
+  const [row] = await db.select({ max: sql<string | null>`max(${id})::text` }).from(table);
+  return row?.max ? BigInt(row.max) : 0n;
 }

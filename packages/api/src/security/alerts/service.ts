@@ -4,6 +4,7 @@ import { securityAlerts, securityWebhookOutbox, type EventBus, type Queryable, t
 import type { ApiDeps } from '../../deps.ts';
 import { redactSecrets } from '../../audit/redact.ts';
 import { auditedTransaction } from '../../audit/recorder.ts';
+import { newestIdOf } from '../../services/bus-stream.ts';
 import type { SecurityAlertInput } from '../response.ts';
 import type { SecurityAlertView } from '../../schemas/trading.ts';
 
@@ -71,8 +72,7 @@ export async function securityAlertsAfter(db: Queryable, afterId: bigint): Promi
 }
 
 export async function newestSecurityAlertId(db: Queryable): Promise<bigint> {
-  const [row] = await db.select({ max: sql<string | null>`max(${securityAlerts.id})::text` }).from(securityAlerts);
-  return row?.max ? BigInt(row.max) : 0n;
+  return newestIdOf(db, securityAlerts, securityAlerts.id);
 }
 
 export type SecurityAlertEvent = { event: 'raised' | 'acknowledged'; row: SecurityAlertRow };

@@ -1,7 +1,7 @@
-import { asc, eq, gt, sql } from 'drizzle-orm';
+import { asc, eq, gt } from 'drizzle-orm';
 import { incidents, incidentTimeline, type Queryable } from '@tapevision/db';
 import type { ApiDeps } from '../../deps.ts';
-import { idCursorStream } from '../../services/bus-stream.ts';
+import { idCursorStream, newestIdOf } from '../../services/bus-stream.ts';
 import { INCIDENT_EVENTS_CHANNEL, toIncidentView, type IncidentView } from './store.ts';
 
 export interface IncidentEvent {
@@ -17,10 +17,7 @@ const PAGE = 200;
 // A notice lost with a dropped LISTEN costs this delay, not an event.
 const POLL_MS = 5_000;
 
-async function newestId(db: Queryable): Promise<bigint> {
-  const [row] = await db.select({ max: sql<string | null>`max(${incidentTimeline.id})::text` }).from(incidentTimeline);
-  return row?.max ? BigInt(row.max) : 0n;
-}
+const newestId = (db: Queryable) => newestIdOf(db, incidentTimeline, incidentTimeline.id);
 
 async function eventsAfter(db: Queryable, after: bigint): Promise<IncidentEvent[]> {
   const rows = await db

@@ -1,7 +1,7 @@
-import { asc, eq, gt, sql } from 'drizzle-orm';
+import { asc, eq, gt } from 'drizzle-orm';
 import { lockdownEvents, lockdowns, type EventBus, type Queryable } from '@tapevision/db';
 import type { ApiDeps } from '../../deps.ts';
-import { idCursorStream } from '../../services/bus-stream.ts';
+import { idCursorStream, newestIdOf } from '../../services/bus-stream.ts';
 import type { LockdownStatusEvent } from './schemas.ts';
 import { statusOf, toLockdownView } from './service.ts';
 
@@ -16,10 +16,7 @@ export async function publishLockdownEvent(bus: EventBus, id: bigint): Promise<v
   await bus.publish(LOCKDOWN_EVENTS_CHANNEL, { id: id.toString() });
 }
 
-async function newestId(db: Queryable): Promise<bigint> {
-  const [row] = await db.select({ max: sql<string | null>`max(${lockdownEvents.id})::text` }).from(lockdownEvents);
-  return row?.max ? BigInt(row.max) : 0n;
-}
+const newestId = (db: Queryable) => newestIdOf(db, lockdownEvents, lockdownEvents.id);
 
 async function eventsAfter(db: Queryable, after: bigint): Promise<LockdownStatusEvent[]> {
   const rows = await db
